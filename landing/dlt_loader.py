@@ -1,0 +1,49 @@
+"""Run the dlt source for one landed object into a staging dataset of the warehouse.
+
+Each run gets its own pipeline name and working directory, so two partitions loading at once
+never share pipeline state (dagster #21022).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dlt
+
+from landing.dlt_sources.jsonl import jsonl_source
+from landing.raw_load import StagedTable
+from landing.zones import ZoneSpec
+
+
+@dataclass(frozen=True)
+class DltRunResult:
+    staged: list[StagedTable]
+    rows: dict[str, int]
+    seconds: float
+
+
+def run_pipeline(
+    zone: ZoneSpec, lines: Iterable[str], stage_schema: str, warehouse_path: Path, token: str
+) -> DltRunResult:
+    timestamps = [c for c, t in zone.columns.items() if t.startswith("timestamp")]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="landfall-dlt-") as pipelines_dir:
+        pipeline = dlt.pipeline(
+            pipeline_name=f"landfall_{zone.name}_{token}",
+            pipelines_dir=pipelines_dir,
+            destination=dlt.destinations.duckdb(str(warehouse_path)),
+            dataset_name=stage_schema,
+        )
+        pipeline.run(jsonl_source(lines, zone.table_name, timestamps))
+        row_counts = dict(pipeline.last_trace.last_normalize_info.row_counts)
+    tables = [zone.table_name, *zone.child_tables]
+    staged = [StagedTable(t, stage_schema, t) for t in tables if row_counts.get(t)]
+    return DltRunResult(
+        staged=staged,
+        rows={t: int(row_counts.get(t, 0)) for t in tables},
+        seconds=time.monotonic() - started,
+    )

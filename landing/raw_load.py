@@ -1,0 +1,196 @@
+"""Merge a staged file into its raw table: contract-typed, delete-by-file then insert, one
+transaction together with the ledger row. Re-loading a file replaces its rows, never doubles them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from landing import ledger
+from landing.identifiers import qualified, quote_identifier
+from landing.objects import LandedObject
+from landing.validation import BadFileError
+from landing.zones import ZoneSpec
+
+PROVENANCE_COLUMNS = {
+    "_landfall_file": "VARCHAR",
+    "_landfall_etag": "VARCHAR",
+    "_landfall_loaded_at": "TIMESTAMP",
+}
+_WAREHOUSE_TYPE = re.compile(r"^[A-Z][A-Z0-9_ ]*(\(\d+(,\s*\d+)?\))?$")
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    raw_table: str  # name in the zone's raw schema
+    stage_schema: str
+    stage_table: str
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    rows = con.execute(
+        """SELECT column_name, data_type FROM information_schema.columns
+           WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position""",
+        [schema, table],
+    ).fetchall()
+    return {name.lower(): data_type for name, data_type in rows}
+
+
+def _checked_type(data_type: str, column: str) -> str:
+    if not _WAREHOUSE_TYPE.match(data_type):
+        raise BadFileError(f"column {column}: unsupported staged type {data_type}")
+    return data_type
+
+
+def _check_types(con: duckdb.DuckDBPyConnection, source: str, contract: dict[str, str]) -> None:
+    """Every non-null value must convert to its contract type; name the column and an example."""
+    if not contract:
+        return
+    probes = ", ".join(
+        f"count(*) FILTER (WHERE {quote_identifier(c)} IS NOT NULL AND "
+        f"TRY_CAST({quote_identifier(c)} AS {t}) IS NULL), "
+        f"min({quote_identifier(c)}::VARCHAR) FILTER (WHERE {quote_identifier(c)} IS NOT NULL "
+        f"AND TRY_CAST({quote_identifier(c)} AS {t}) IS NULL)"
+        for c, t in contract.items()
+    )
+    result = con.execute(f"SELECT {probes} FROM {source}").fetchone()
+    for i, (column, type_name) in enumerate(contract.items()):
+        bad, example = result[2 * i], result[2 * i + 1]
+        if bad:
+            raise BadFileError(
+                f"column {column}: {bad} value(s) are not {type_name}, e.g. {example!r}"
+            )
+
+
+def _replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedTable,
+    target_schema: str,
+    contract: dict[str, str],
+    obj: LandedObject,
+    loaded_at: datetime,
+) -> int:
+    source = qualified(staged.stage_schema, staged.stage_table)
+    target = qualified(target_schema, staged.raw_table)
+    stage_columns = _columns(con, staged.stage_schema, staged.stage_table)
+    missing = [c for c in contract if c not in stage_columns]
+    if missing:
+        raise BadFileError(f"missing contract columns {missing}")
+    _check_types(con, source, contract)
+
+    typed = {c: t.upper() for c, t in contract.items()}
+    extra = {
+        c: _checked_type(t, c)
+        for c, t in stage_columns.items()
+        if c not in typed and c not in PROVENANCE_COLUMNS
+    }
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(target_schema)}")
+    definition = ", ".join(
+        f"{quote_identifier(c)} {t}" for c, t in {**typed, **extra, **PROVENANCE_COLUMNS}.items()
+    )
+    con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({definition})")
+    existing = _columns(con, target_schema, staged.raw_table)
+    for column, type_name in extra.items():
+        if column not in existing:  # a new column the zone allows: widen, never drop
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(column)} {type_name}")
+
+    select = ", ".join(
+        [f"CAST({quote_identifier(c)} AS {t}) AS {quote_identifier(c)}" for c, t in typed.items()]
+        + [quote_identifier(c) for c in extra]
+        + [
+            "?::VARCHAR AS _landfall_file",
+            "?::VARCHAR AS _landfall_etag",
+            "?::TIMESTAMP AS _landfall_loaded_at",
+        ]
+    )
+    con.execute(f"DELETE FROM {target} WHERE _landfall_file = ?", [obj.key])
+    con.execute(
+        f"INSERT INTO {target} BY NAME SELECT {select} FROM {source}",
+        [obj.key, obj.etag, loaded_at],
+    )
+    return con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+
+
+def merge_staged(
+    con: duckdb.DuckDBPyConnection,
+    zone: ZoneSpec,
+    staged: list[StagedTable],
+    obj: LandedObject,
+    loaded_at: datetime,
+) -> dict[str, int]:
+    """Replace this object's rows in every raw table it feeds and record it, atomically.
+
+    Raises BadFileError (after rolling back) when the staged rows break the zone contract.
+    """
+    ledger.ensure_ledger(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        counts = {
+            s.raw_table: _replace_rows(
+                con,
+                s,
+                zone.schema_name,
+                zone.columns if s.raw_table == zone.table_name else {},
+                obj,
+                loaded_at,
+            )
+            for s in staged
+        }
+        ledger.record(
+            con,
+            zone=zone.name,
+            object_key=obj.key,
+            etag=obj.etag,
+            state=ledger.LOADED,
+            rows=counts.get(zone.table_name, 0),
+            size=obj.size,
+            at=loaded_at,
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def record_quarantine(
+    con: duckdb.DuckDBPyConnection,
+    zone: ZoneSpec,
+    obj: LandedObject,
+    reason: str,
+    at: datetime,
+) -> None:
+    """Record a bad version; it replaces the key's earlier rows (its current content is bad)."""
+    ledger.ensure_ledger(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in [zone.table_name, *zone.child_tables]:
+            if _columns(con, zone.schema_name, table):
+                con.execute(
+                    f"DELETE FROM {qualified(zone.schema_name, table)} WHERE _landfall_file = ?",
+                    [obj.key],
+                )
+        ledger.record(
+            con,
+            zone=zone.name,
+            object_key=obj.key,
+            etag=obj.etag,
+            state=ledger.QUARANTINED,
+            rows=0,
+            size=obj.size,
+            at=at,
+            reason=reason,
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection, staged: list[StagedTable]) -> None:
+    for s in staged:
+        con.execute(f"DROP TABLE IF EXISTS {qualified(s.stage_schema, s.stage_table)}")

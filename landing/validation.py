@@ -1,0 +1,113 @@
+"""Checks a landed file must pass before it is loaded; a failure names the reason for quarantine."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterable
+
+from landing.identifiers import UnsafeIdentifierError, validate_identifier
+from landing.objects import key_problem
+from landing.zones import ZoneSpec
+
+
+class BadFileError(ValueError):
+    """The file cannot be loaded as it is; the message is the quarantine reason."""
+
+
+def check_object(zone: ZoneSpec, key: str, size: int) -> None:
+    """Checks that need only the listing: key safety, emptiness, size limit."""
+    problem = key_problem(key)
+    if problem:
+        raise BadFileError(f"unsafe key: {problem}")
+    if size == 0:
+        raise BadFileError("empty file (0 bytes)")
+    if size > zone.max_file_bytes:
+        raise BadFileError(f"file is {size} bytes, over the zone limit of {zone.max_file_bytes}")
+
+
+def _decoded_lines(chunks: Iterable[bytes]) -> Iterable[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    pending = ""
+    offset = 0
+    for chunk in chunks:
+        try:
+            text = decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise BadFileError(
+                f"not valid UTF-8 (byte offset {offset + exc.start}: {exc.reason})"
+            ) from None
+        offset += len(chunk)
+        pending += text
+        *lines, pending = pending.split("\n")
+        yield from lines
+    try:
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise BadFileError(f"not valid UTF-8 at the end of the file ({exc.reason})") from None
+    if pending:
+        yield pending
+
+
+def _check_columns(zone: ZoneSpec, columns: list[str]) -> None:
+    for column in columns:
+        try:
+            validate_identifier(column, "column")
+        except UnsafeIdentifierError as exc:
+            raise BadFileError(str(exc)) from None
+    missing = [c for c in zone.columns if c not in {x.lower() for x in columns}]
+    if missing:
+        raise BadFileError(f"missing contract columns {missing}; the file has {columns}")
+
+
+def check_content(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
+    """Stream the file once: UTF-8, well-formed for its format, contract columns present.
+
+    Returns the number of data records seen. Types are checked later, against the staged rows.
+    """
+    lines = _decoded_lines(chunks)
+    if zone.format == "csv":
+        reader = csv.reader(lines)
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise BadFileError("no CSV header")
+        _check_columns(zone, [h.strip() for h in header])
+        records = 0
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise BadFileError(
+                    f"malformed CSV: line {line_no} has {len(row)} fields, the header has "
+                    f"{len(header)}"
+                )
+            records += 1
+        return records
+    if zone.format == "jsonl":
+        records, keys = 0, set()
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadFileError(f"malformed JSON on line {line_no}: {exc.msg}") from None
+            if not isinstance(record, dict):
+                raise BadFileError(f"line {line_no} is not a JSON object")
+            keys.update(record)
+            records += 1
+        if records == 0:
+            raise BadFileError("no JSON records")
+        _check_columns(zone, sorted(keys))
+        return records
+    # parquet: footer-based; read it whole (parquet files are bounded by max_file_bytes)
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(b"".join(chunks)))
+    except Exception as exc:  # noqa: BLE001 - any reader failure means "not parquet"
+        raise BadFileError(f"malformed parquet: {exc}") from None
+    _check_columns(zone, table.column_names)
+    return table.num_rows

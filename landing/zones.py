@@ -1,0 +1,184 @@
+"""Landing zones declared in YAML (landing/zones/*.yaml), validated into `ZoneSpec`s.
+
+An invalid zone file fails definitions load with the file, the field and the reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from landing.identifiers import validate_identifier
+
+ZONES_DIR = Path(__file__).parent / "zones"
+SLING_DIR = Path(__file__).parent / "sling"
+
+# Contract types a zone may declare; the names are valid in DuckDB and Snowflake.
+CONTRACT_TYPES = re.compile(
+    r"^(bigint|integer|double|boolean|varchar|date|timestamp|timestamptz|decimal\(\d{1,2},\d{1,2}\))$"
+)
+
+
+class ZoneConfigError(ValueError):
+    """A zone file is invalid; the message names the file, the field and the reason."""
+
+
+class SensorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["list", "sqs"] = "list"
+    interval_seconds: int = Field(default=30, ge=1)
+    max_objects_per_tick: int = Field(default=500, ge=1, le=10_000)
+    # Keys written in lexical order (date-prefixed) let the listing start after the cursor.
+    lexical_keys: bool = False
+    queue_url_env: str | None = None
+
+
+class ZoneSpec(BaseModel):
+    """One landing zone: where files land, how they load, what they must contain."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    bucket: str | None = None  # default: the environment's landing bucket
+    prefix: str
+    pattern: str = "*"
+    pattern_kind: Literal["glob", "regex"] = "glob"
+    format: Literal["csv", "jsonl", "parquet"]
+    loader: Literal["sling", "dlt"]
+    table: str
+    child_tables: list[str] = Field(default_factory=list)  # dlt's normalised child tables
+    columns: dict[str, str]
+    max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    quarantine_prefix: str = "_quarantine/"
+    sensor: SensorSpec = SensorSpec()
+    meta: dict[str, Any] = Field(default_factory=dict)
+    group: str = "landing"
+    source_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        return validate_identifier(value, "zone name")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_folder(cls, value: str) -> str:
+        if not value.endswith("/") or value.startswith("/"):
+            raise ValueError("prefix must end with '/' and not start with '/'")
+        return value
+
+    @field_validator("table")
+    @classmethod
+    def _table_is_schema_dot_name(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) != 2:
+            raise ValueError("table must be '<schema>.<table>'")
+        for part in parts:
+            validate_identifier(part, "table part")
+        return value
+
+    @field_validator("child_tables")
+    @classmethod
+    def _child_tables_are_identifiers(cls, value: list[str]) -> list[str]:
+        return [validate_identifier(name, "child table") for name in value]
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_are_typed(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("the contract needs at least one column")
+        for column, type_name in value.items():
+            validate_identifier(column, "column")
+            if not CONTRACT_TYPES.match(str(type_name).lower()):
+                raise ValueError(f"column {column}: unsupported type {type_name!r}")
+        return {column: str(type_name).lower() for column, type_name in value.items()}
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> ZoneSpec:
+        if self.pattern_kind == "regex":
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regex: {exc}") from exc
+        return self
+
+    @property
+    def schema_name(self) -> str:
+        return self.table.split(".")[0]
+
+    @property
+    def table_name(self) -> str:
+        return self.table.split(".")[1]
+
+    @property
+    def asset_key_path(self) -> list[str]:
+        return [self.schema_name, self.table_name]
+
+    @property
+    def table_keys(self) -> list[list[str]]:
+        """Asset keys of every raw table this zone writes: the main table, then children."""
+        return [self.asset_key_path] + [[self.schema_name, c] for c in self.child_tables]
+
+    @property
+    def partitions_name(self) -> str:
+        return f"landing_{self.name}"
+
+    @cached_property
+    def _regex(self) -> re.Pattern[str]:
+        if self.pattern_kind == "regex":
+            return re.compile(self.pattern)
+        return re.compile(fnmatch.translate(self.pattern))
+
+    def matches(self, key: str) -> bool:
+        """Whether an object key (full key, with the prefix) belongs to this zone."""
+        if not key.startswith(self.prefix) or key.endswith("/"):
+            return False
+        return bool(self._regex.match(key[len(self.prefix) :]))
+
+    def sling_replication_path(self) -> Path:
+        return SLING_DIR / f"{self.name}.yaml"
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"field '{'.'.join(str(p) for p in item['loc']) or '<root>'}': {item['msg']}"
+        for item in error.errors()
+    )
+
+
+def load_zone(path: Path) -> ZoneSpec:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ZoneConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ZoneConfigError(f"{path}: a zone file must be a mapping")
+    try:
+        zone = ZoneSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ZoneConfigError(f"{path}: {_describe(exc)}") from None
+    if zone.loader == "sling" and not zone.sling_replication_path().exists():
+        raise ZoneConfigError(
+            f"{path}: field 'loader': sling needs {zone.sling_replication_path()}"
+        )
+    return zone.model_copy(update={"source_file": path})
+
+
+def load_zones(directory: Path = ZONES_DIR) -> list[ZoneSpec]:
+    """All zones, sorted by name; names and tables must be unique."""
+    zones = [load_zone(path) for path in sorted(directory.glob("*.yaml"))]
+    seen: dict[str, Path | None] = {}
+    for zone in zones:
+        for unique in (f"name {zone.name}", f"table {zone.table}"):
+            if unique in seen:
+                raise ZoneConfigError(
+                    f"{zone.source_file}: {unique} already used by {seen[unique]}"
+                )
+            seen[unique] = zone.source_file
+    return zones

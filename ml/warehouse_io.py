@@ -1,0 +1,274 @@
+"""The one place where the ML layer switches between local DuckDB and Snowflake.
+
+Locally the warehouse is a DuckDB file that a Snowpark local-testing session cannot
+reach, so tables travel DuckDB -> rows -> ``session.create_dataframe`` on the way in
+and ``DataFrame.to_pandas`` -> DuckDB on the way out. Against Snowflake the same
+methods are ``session.table`` and ``DataFrame.write.save_as_table``.
+
+Column names are upper case on every Snowpark DataFrame this class returns (as
+Snowflake stores unquoted identifiers) and lower case in DuckDB (as dbt-duckdb
+creates them), so model code written against Snowpark works unchanged in both modes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+from snowflake.snowpark import DataFrame, Session
+from snowflake.snowpark.types import (
+    BooleanType,
+    ByteType,
+    DataType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampTimeZone,
+    TimestampType,
+)
+
+WriteMode = Literal["overwrite", "append"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+
+_DUCKDB_TO_SNOWPARK: dict[str, DataType] = {
+    "TINYINT": LongType(),
+    "SMALLINT": LongType(),
+    "INTEGER": LongType(),
+    "BIGINT": LongType(),
+    "UTINYINT": LongType(),
+    "USMALLINT": LongType(),
+    "UINTEGER": LongType(),
+    "FLOAT": DoubleType(),
+    "DOUBLE": DoubleType(),
+    "VARCHAR": StringType(),
+    "BOOLEAN": BooleanType(),
+    "DATE": DateType(),
+    "TIMESTAMP": TimestampType(TimestampTimeZone.NTZ),
+    "TIMESTAMP_NS": TimestampType(TimestampTimeZone.NTZ),
+    "TIMESTAMP_MS": TimestampType(TimestampTimeZone.NTZ),
+    "TIMESTAMP_S": TimestampType(TimestampTimeZone.NTZ),
+}
+
+_local_functions_registered = False
+_local_functions_lock = threading.Lock()
+
+
+def validate_identifier(name: str) -> str:
+    """Return ``name`` if it is a plain SQL identifier, else raise ``ValueError``."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def _quote_duckdb(name: str) -> str:
+    return '"' + validate_identifier(name).lower() + '"'
+
+
+def _register_local_testing_functions() -> None:
+    """Teach the Snowpark local emulator the functions the models use but it lacks.
+
+    Snowflake has EXP natively; the 1.56 local-testing emulator raises
+    NotImplementedError for it. ``snowflake.snowpark.mock.patch`` is the documented
+    extension point and only affects local-testing sessions.
+    """
+    global _local_functions_registered
+    with _local_functions_lock:
+        if _local_functions_registered:
+            return
+        from snowflake.snowpark.mock import patch
+
+        @patch("exp")
+        def _mock_exp(column: Any) -> Any:
+            return column.apply(
+                lambda v: (
+                    None if v is None or (isinstance(v, float) and math.isnan(v)) else math.exp(v)
+                )
+            )
+
+        _local_functions_registered = True
+
+
+def _snowpark_type(duckdb_type: str) -> DataType:
+    match = _DECIMAL.fullmatch(duckdb_type)
+    if match:
+        return DecimalType(int(match.group(1)), int(match.group(2)))
+    try:
+        return _DUCKDB_TO_SNOWPARK[duckdb_type]
+    except KeyError:
+        raise TypeError(f"DuckDB type {duckdb_type} has no Snowpark mapping here") from None
+
+
+def _duckdb_type(data_type: DataType) -> str:
+    if isinstance(data_type, LongType | IntegerType | ShortType | ByteType):
+        return "BIGINT"
+    if isinstance(data_type, DoubleType | FloatType):
+        return "DOUBLE"
+    if isinstance(data_type, DecimalType):
+        return f"DECIMAL({data_type.precision}, {data_type.scale})"
+    if isinstance(data_type, StringType):
+        return "VARCHAR"
+    if isinstance(data_type, BooleanType):
+        return "BOOLEAN"
+    if isinstance(data_type, DateType):
+        return "DATE"
+    if isinstance(data_type, TimestampType):
+        if data_type.tz in (TimestampTimeZone.TZ, TimestampTimeZone.LTZ):
+            return "TIMESTAMPTZ"
+        return "TIMESTAMP"
+    raise TypeError(f"Snowpark type {data_type!r} has no DuckDB mapping here")
+
+
+def _column_name(field: StructField) -> str:
+    # Snowpark reports unquoted names upper case and wraps anything else in quotes.
+    return validate_identifier(field.name.strip('"')).lower()
+
+
+class SnowparkWarehouse:
+    """Read and write warehouse tables as Snowpark DataFrames, locally or on Snowflake.
+
+    Build it with :meth:`local` (DuckDB file + Snowpark local testing) or
+    :meth:`snowflake` (a real Snowpark session). DuckDB connections are opened per
+    call and closed before returning, because DuckDB allows one writing process.
+    """
+
+    def __init__(self, session: Session, duckdb_path: Path | None = None) -> None:
+        self._session = session
+        self._duckdb_path = duckdb_path
+        self._owns_session = False
+
+    @classmethod
+    def local(
+        cls, duckdb_path: str | os.PathLike[str], session: Session | None = None
+    ) -> SnowparkWarehouse:
+        """Local mode: tables live in ``duckdb_path``; compute runs in Snowpark local testing.
+
+        Pass ``session`` to reuse an existing local-testing session (they take seconds
+        to start); otherwise one is created and closed by :meth:`close`.
+        """
+        _register_local_testing_functions()
+        owns = session is None
+        if session is None:
+            session = Session.builder.config("local_testing", True).create()
+        warehouse = cls(session, Path(duckdb_path))
+        warehouse._owns_session = owns
+        return warehouse
+
+    @classmethod
+    def snowflake(cls, session: Session) -> SnowparkWarehouse:
+        """Snowflake mode: tables are read and written through ``session``."""
+        return cls(session, None)
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def is_local(self) -> bool:
+        return self._duckdb_path is not None
+
+    def read_table(self, schema: str, table: str) -> DataFrame:
+        """Return ``schema.table`` as a Snowpark DataFrame with upper-case column names."""
+        validate_identifier(schema)
+        validate_identifier(table)
+        if self._duckdb_path is None:
+            return self._session.table([schema.upper(), table.upper()])
+
+        with duckdb.connect(str(self._duckdb_path), read_only=True) as con:
+            relation = con.table(f"{_quote_duckdb(schema)}.{_quote_duckdb(table)}")
+            columns = list(relation.columns)
+            types = [str(t) for t in relation.types]
+            rows = relation.fetchall()
+        fields = [
+            StructField(validate_identifier(name).upper(), _snowpark_type(type_), nullable=True)
+            for name, type_ in zip(columns, types, strict=True)
+        ]
+        # Explicit schema + Python rows: pandas frames from DuckDB carry NaN/pd.NA for
+        # NULLs, which local testing either rejects or treats as non-null floats.
+        return self._session.create_dataframe(rows, schema=StructType(fields))
+
+    def write_table(
+        self, df: DataFrame, schema: str, table: str, mode: WriteMode = "overwrite"
+    ) -> None:
+        """Write ``df`` to ``schema.table``; ``overwrite`` replaces, ``append`` inserts by name.
+
+        Locally the schema is created if missing and column types follow ``df.schema``.
+        On Snowflake the schema must already exist.
+        """
+        validate_identifier(schema)
+        validate_identifier(table)
+        if mode not in ("overwrite", "append"):
+            raise ValueError(f"mode must be 'overwrite' or 'append', not {mode!r}")
+        if self._duckdb_path is None:
+            target = [schema.upper(), table.upper()]
+            if mode == "append":
+                df.write.save_as_table(target, mode="append", column_order="name")
+            else:
+                df.write.save_as_table(target, mode="overwrite")
+            return
+        self._write_duckdb(df, schema, table, mode)
+
+    def close(self) -> None:
+        """Close the Snowpark session if this object created it."""
+        if self._owns_session:
+            self._session.close()
+            self._owns_session = False
+
+    def __enter__(self) -> SnowparkWarehouse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _write_duckdb(self, df: DataFrame, schema: str, table: str, mode: WriteMode) -> None:
+        assert self._duckdb_path is not None
+        fields = df.schema.fields
+        names = [_column_name(f) for f in fields]
+        pdf = df.to_pandas()
+        pdf.columns = names
+        # Arrow turns pandas NaN/NaT into NULL, which DuckDB's pandas scan would not.
+        incoming = pa.Table.from_pandas(pdf, preserve_index=False)
+        select_list = ", ".join(
+            f'CAST("{name}" AS {_duckdb_type(f.datatype)}) AS "{name}"'
+            for name, f in zip(names, fields, strict=True)
+        )
+        target = f"{_quote_duckdb(schema)}.{_quote_duckdb(table)}"
+        self._duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(str(self._duckdb_path)) as con:
+            con.register("landfall_incoming", incoming)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_duckdb(schema)}")
+                if mode == "overwrite":
+                    con.execute(
+                        f"CREATE OR REPLACE TABLE {target} AS "
+                        f"SELECT {select_list} FROM landfall_incoming"
+                    )
+                else:
+                    con.execute(
+                        f"CREATE TABLE IF NOT EXISTS {target} AS "
+                        f"SELECT {select_list} FROM landfall_incoming WHERE false"
+                    )
+                    con.execute(
+                        f"INSERT INTO {target} BY NAME SELECT {select_list} FROM landfall_incoming"
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.unregister("landfall_incoming")

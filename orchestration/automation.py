@@ -1,0 +1,126 @@
+"""The automation vocabulary: the one mapping from our condition names to Dagster conditions.
+
+Every asset kind (landing zone, dbt model, Snowpark model) declares
+
+    meta:
+      dagster:
+        automation_condition: on_upstream_change  # or on_cron_no_deps, on_cron_with_deps,
+        #   manual_only
+        automation_condition_config: {cron_schedule: "@daily", cron_timezone: utc}
+
+and every factory or translator calls `automation_condition_from_meta`, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import dagster as dg
+from dagster._utils.schedules import is_valid_cron_string
+
+ON_UPSTREAM_CHANGE = "on_upstream_change"
+ON_CRON_NO_DEPS = "on_cron_no_deps"
+ON_CRON_WITH_DEPS = "on_cron_with_deps"
+MANUAL_ONLY = "manual_only"
+CONDITION_NAMES = (ON_UPSTREAM_CHANGE, ON_CRON_NO_DEPS, ON_CRON_WITH_DEPS, MANUAL_ONLY)
+CRON_CONDITIONS = (ON_CRON_NO_DEPS, ON_CRON_WITH_DEPS)
+DEFAULT_CONDITION = ON_UPSTREAM_CHANGE
+
+
+class AutomationConfigError(ValueError):
+    """An asset's automation metadata is invalid; the message names the asset and the file."""
+
+
+def _fail(asset: str, source: str, reason: str) -> AutomationConfigError:
+    return AutomationConfigError(f"{source}: asset {asset}: {reason}")
+
+
+def _normalise_timezone(name: str, asset: str, source: str) -> str:
+    if name.lower() == "utc":
+        return "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        matches = [tz for tz in available_timezones() if tz.lower() == name.lower()]
+        if not matches:
+            raise _fail(asset, source, f"unknown cron_timezone {name!r}") from None
+        return matches[0]
+    return name
+
+
+def on_upstream_change() -> dg.AutomationCondition:
+    """Any upstream has a newer materialization, none missing or in progress; per partition.
+
+    `eager()` also fires for newly *missing* partitions. Our downstream partitions appear only
+    when their upstream lands, so that half is what makes a new file's partition cascade alone.
+    """
+    return dg.AutomationCondition.eager().with_label(ON_UPSTREAM_CHANGE)
+
+
+def on_cron_no_deps(cron_schedule: str, cron_timezone: str) -> dg.AutomationCondition:
+    """Once per cron tick, whatever the upstreams do (kept pending while a run is in flight)."""
+    return (
+        dg.AutomationCondition.in_latest_time_window()
+        & dg.AutomationCondition.cron_tick_passed(cron_schedule, cron_timezone).since_last_handled()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label(ON_CRON_NO_DEPS)
+
+
+def on_cron_with_deps(cron_schedule: str, cron_timezone: str) -> dg.AutomationCondition:
+    """Once per cron tick, after every upstream has updated since that tick."""
+    return dg.AutomationCondition.on_cron(cron_schedule, cron_timezone).with_label(
+        ON_CRON_WITH_DEPS
+    )
+
+
+def automation_condition_from_meta(
+    meta: Mapping[str, Any] | None,
+    *,
+    asset: str,
+    source: str,
+    default: str | None = DEFAULT_CONDITION,
+) -> dg.AutomationCondition | None:
+    """Read `meta.dagster.automation_condition[_config]` and return the Dagster condition.
+
+    `meta` is the asset's `meta` mapping (the level holding `dagster:`). `default` applies when
+    nothing is set; pass None for assets that are started by something else (landing sensors).
+    Raises AutomationConfigError naming `asset` and `source` for anything invalid.
+    """
+    dagster_meta = (meta or {}).get("dagster") or {}
+    if not isinstance(dagster_meta, Mapping):
+        raise _fail(asset, source, "meta.dagster must be a mapping")
+    name = dagster_meta.get("automation_condition", default)
+    config = dagster_meta.get("automation_condition_config") or {}
+    if name is None:
+        if config:
+            raise _fail(asset, source, "automation_condition_config given without a condition")
+        return None
+    if name not in CONDITION_NAMES:
+        raise _fail(
+            asset,
+            source,
+            f"unknown automation_condition {name!r}; expected one of {CONDITION_NAMES}",
+        )
+    if not isinstance(config, Mapping):
+        raise _fail(asset, source, "automation_condition_config must be a mapping")
+    if name not in CRON_CONDITIONS:
+        if config:
+            raise _fail(
+                asset, source, f"{name} takes no automation_condition_config, got {dict(config)}"
+            )
+        return on_upstream_change() if name == ON_UPSTREAM_CHANGE else None
+
+    unknown = set(config) - {"cron_schedule", "cron_timezone"}
+    if unknown:
+        raise _fail(asset, source, f"unknown automation_condition_config keys {sorted(unknown)}")
+    cron = config.get("cron_schedule")
+    if not cron:
+        raise _fail(asset, source, f"{name} needs automation_condition_config.cron_schedule")
+    if not isinstance(cron, str) or not is_valid_cron_string(cron):
+        raise _fail(asset, source, f"invalid cron_schedule {cron!r}")
+    timezone = _normalise_timezone(str(config.get("cron_timezone", "UTC")), asset, source)
+    if name == ON_CRON_NO_DEPS:
+        return on_cron_no_deps(cron, timezone)
+    return on_cron_with_deps(cron, timezone)

@@ -1,0 +1,235 @@
+"""Landing zone factory: each zone YAML becomes a partitioned raw asset (one dynamic partition
+per landed object), a job and a sensor. The ingestion step validates, loads, merges and records.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from landing import dlt_loader, raw_load, sling_loader
+from landing.identifiers import qualified
+from landing.objects import LandedObject, clean_etag, short_hash
+from landing.quarantine import quarantine_object
+from landing.validation import BadFileError, check_content, check_object
+from landing.zones import ZoneSpec
+from orchestration.automation import automation_condition_from_meta
+from orchestration.resources import DuckDBWarehouse, LandingBucket, sling_connections
+from orchestration.retries import IO_RETRY
+
+STAGE_SCHEMA = "_landfall_stage"
+FILE_CHECK = "file_accepted"
+WAREHOUSE_POOL = "warehouse"
+
+
+def zone_partitions(zone: ZoneSpec) -> dg.DynamicPartitionsDefinition:
+    return dg.DynamicPartitionsDefinition(name=zone.partitions_name)
+
+
+def zone_code_version(zone: ZoneSpec) -> str:
+    """Changes when the zone contract or its loader configuration changes."""
+    digest = hashlib.sha256(zone.model_dump_json(exclude={"sensor"}).encode())
+    if zone.loader == "sling":
+        digest.update(zone.sling_replication_path().read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _head(landing: LandingBucket, client, zone: ZoneSpec, key: str) -> LandedObject | None:
+    try:
+        head = client.head_object(Bucket=landing.bucket, Key=key)
+    except client.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return LandedObject(
+        zone=zone.name,
+        key=key,
+        etag=clean_etag(head["ETag"]),
+        size=int(head["ContentLength"]),
+        last_modified=head["LastModified"],
+    )
+
+
+def _chunks(client, bucket: str, key: str) -> Iterator[bytes]:
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    yield from body.iter_chunks(chunk_size=1 << 20)
+
+
+def _load(
+    context: dg.AssetExecutionContext,
+    zone: ZoneSpec,
+    obj: LandedObject,
+    landing: LandingBucket,
+    warehouse: DuckDBWarehouse,
+    client,
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Load the object into staging, then merge it into raw with its ledger row."""
+    token = short_hash(obj.run_key)
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    if zone.loader == "sling":
+        stage = raw_load.StagedTable(zone.table_name, STAGE_SCHEMA, f"{zone.name}_{token}")
+        with warehouse.connect() as con:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{STAGE_SCHEMA}"')
+        result = sling_loader.run_replication(
+            zone,
+            landing.url(obj.key),
+            f"{STAGE_SCHEMA}.{stage.stage_table}",
+            sling_connections(landing, warehouse),
+            log=context.log.debug,
+        )
+        staged, timing = [stage], {"sling_seconds": round(result.seconds, 3)}
+    else:
+        lines = _lines(_chunks(client, landing.bucket, obj.key))
+        result = dlt_loader.run_pipeline(
+            zone, lines, f"{STAGE_SCHEMA}_{zone.name}_{token}", warehouse.path, token
+        )
+        staged, timing = result.staged, {"dlt_seconds": round(result.seconds, 3)}
+    with warehouse.connect() as con:
+        try:
+            counts = raw_load.merge_staged(con, zone, staged, obj, loaded_at)
+        finally:
+            raw_load.drop_staged(con, staged)
+            if zone.loader == "dlt":
+                con.execute(f'DROP SCHEMA IF EXISTS "{STAGE_SCHEMA}_{zone.name}_{token}" CASCADE')
+    return counts, timing
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8")
+    if pending:
+        yield pending.decode("utf-8")
+
+
+def ingest_partition(
+    context: dg.AssetExecutionContext,
+    zone: ZoneSpec,
+    landing: LandingBucket,
+    warehouse: DuckDBWarehouse,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    key = context.partition_key
+    client = landing.client()
+    main_key = dg.AssetKey(zone.asset_key_path)
+    obj = _head(landing, client, zone, key)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if obj is None:
+        obj = LandedObject(zone.name, key, "deleted", 0, now)
+        reason = "object was deleted from the landing zone before it could be loaded"
+        counts, timing = None, {}
+    else:
+        reason = None
+        try:
+            check_object(zone, obj.key, obj.size)
+            records = check_content(zone, _chunks(client, landing.bucket, obj.key))
+            counts, timing = _load(context, zone, obj, landing, warehouse, client)
+            if counts.get(zone.table_name, 0) != records:
+                context.log.warning(
+                    f"{obj.key}: validation saw {records} records, the raw table got "
+                    f"{counts.get(zone.table_name)}"
+                )
+        except BadFileError as exc:
+            reason, counts, timing = str(exc), None, {}
+
+    if reason is not None:
+        context.log.warning(f"quarantined {landing.url(key)}: {reason}")
+        if obj.etag != "deleted":
+            quarantine_object(client, landing.bucket, zone, obj, reason, now)
+        with warehouse.connect() as con:
+            raw_load.record_quarantine(con, zone, obj, reason, now)
+
+    common = {
+        "landfall/file": landing.url(key),
+        "landfall/etag": obj.etag,
+        "landfall/bytes": obj.size,
+        "landfall/state": "quarantined" if reason else "loaded",
+        **{f"landfall/{k}": v for k, v in timing.items()},
+    }
+    if reason:
+        common["landfall/quarantine_reason"] = reason
+    for table_key in zone.table_keys:
+        table = table_key[-1]
+        rows = (counts or {}).get(table, 0)
+        yield dg.MaterializeResult(
+            asset_key=dg.AssetKey(table_key),
+            metadata={
+                **common,
+                "dagster/row_count": rows,
+                "dagster/table_name": qualified(*table_key),
+            },
+            data_version=dg.DataVersion(f"{obj.etag}:{'q' if reason else 'ok'}"),
+        )
+    yield dg.AssetCheckResult(
+        asset_key=main_key,
+        check_name=FILE_CHECK,
+        passed=reason is None,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=reason or "file passed validation and its contract",
+        metadata={"file": landing.url(key), "reason": reason or ""},
+    )
+
+
+def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
+    source = str(zone.source_file)
+    automation = automation_condition_from_meta(
+        zone.meta, asset="/".join(zone.asset_key_path), source=source, default=None
+    )
+    partitions = zone_partitions(zone)
+    kinds = {"s3", zone.loader, "duckdb"}
+    specs = [
+        dg.AssetSpec(
+            key=dg.AssetKey(table_key),
+            group_name=zone.group,
+            description=(
+                zone.description
+                if table_key == zone.asset_key_path
+                else f"Child table of {zone.table}, normalised by dlt."
+            ),
+            kinds=kinds,
+            partitions_def=partitions,
+            automation_condition=automation,
+            code_version=zone_code_version(zone),
+            metadata={
+                "landfall/zone": zone.name,
+                "landfall/zone_file": source,
+                "landfall/prefix": zone.prefix,
+                "landfall/contract": json.dumps(zone.columns),
+            },
+        )
+        for table_key in zone.table_keys
+    ]
+
+    @dg.multi_asset(
+        name=f"ingest_{zone.name}",
+        specs=specs,
+        check_specs=[
+            dg.AssetCheckSpec(
+                FILE_CHECK,
+                asset=dg.AssetKey(zone.asset_key_path),
+                description="The landed file was loaded; fails with the quarantine reason.",
+            )
+        ],
+        partitions_def=partitions,
+        pool=WAREHOUSE_POOL,
+        retry_policy=IO_RETRY,
+    )
+    def _ingest(
+        context: dg.AssetExecutionContext, landing: LandingBucket, warehouse: DuckDBWarehouse
+    ):
+        yield from ingest_partition(context, zone, landing, warehouse)
+
+    return _ingest
+
+
+def build_zone_job(zone: ZoneSpec) -> "UnresolvedAssetJobDefinition":
+    return dg.define_asset_job(
+        name=f"ingest_{zone.name}_job",
+        selection=dg.AssetSelection.assets(*[dg.AssetKey(k) for k in zone.table_keys]),
+        description=f"Load one landed object of the {zone.name} zone into {zone.table}.",
+    )

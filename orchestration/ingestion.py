@@ -1,0 +1,33 @@
+"""Code location `ingestion`: landing zones -> raw tables (Sling for tabular, dlt for nested)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from landing.zones import load_zones
+from orchestration.factories.landing_zones import (
+    build_zone_assets,
+    build_zone_job,
+    zone_partitions,
+)
+from orchestration.resources import landing_bucket, warehouse
+from sensors.landing import build_landing_sensor
+
+
+def build_definitions() -> dg.Definitions:
+    zones = load_zones()
+    assets, jobs, sensors = [], [], []
+    for zone in zones:
+        job = build_zone_job(zone)
+        assets.append(build_zone_assets(zone))
+        jobs.append(job)
+        sensors.append(build_landing_sensor(zone, job, zone_partitions(zone)))
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        sensors=sensors,
+        resources={"landing": landing_bucket(), "warehouse": warehouse()},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,116 @@
+"""The embedded default stack: moto's S3 server, DuckDB CLI and extensions, child-process env.
+
+Used by the CLI (`landfall dev|demo|setup`) and by tests; never imported by asset code.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+
+from orchestration.settings import PROJECT_ROOT, Settings
+
+LOCAL_AWS_KEY = "test"  # moto accepts any credentials; these are not secrets
+
+
+def duckdb_cli_path() -> Path:
+    import duckdb_cli  # the registry package ships the real binary
+
+    return Path(duckdb_cli.__file__).parent / "duckdb"
+
+
+def ensure_duckdb_extensions() -> None:
+    """Install json and httpfs from their registry packages so nothing downloads at run time.
+
+    Sling's DuckDB target runs `INSTALL json/httpfs`; with these in ~/.duckdb it stays offline.
+    """
+    import duckdb_extension_httpfs
+    import duckdb_extension_json
+
+    con = duckdb.connect()
+    try:
+        for module in (duckdb_extension_json, duckdb_extension_httpfs):
+            ext = next(Path(module.__file__).parent.glob("extensions/*/*.duckdb_extension"))
+            con.install_extension(str(ext))
+    finally:
+        con.close()
+
+
+def local_environment(settings: Settings) -> dict[str, str]:
+    """Environment variables every local process (daemon, runs, dbt, Sling) needs."""
+    env = {
+        "LANDFALL_ENV": settings.env,
+        "LANDFALL_STATE_DIR": str(settings.state_dir),
+        "LANDFALL_BUCKET": settings.bucket,
+        "LANDFALL_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "LANDFALL_UI_URL": settings.ui_url,
+        "DAGSTER_HOME": str(settings.state_dir / "dagster_home"),
+        "DUCKDB_PATH": str(duckdb_cli_path()),
+        "SLING_HOME_DIR": str(settings.state_dir / "sling"),
+        "DBT_PROFILES_DIR": str(PROJECT_ROOT / "transforms"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    if settings.s3_endpoint:
+        env["LANDFALL_S3_ENDPOINT"] = settings.s3_endpoint
+    if settings.is_local:
+        env.setdefault("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", LOCAL_AWS_KEY))
+        env.setdefault(
+            "AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", LOCAL_AWS_KEY)
+        )
+        env.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return env
+
+
+def apply_local_environment(settings: Settings) -> dict[str, str]:
+    """Export the local environment into this process and prepare its folders."""
+    env = local_environment(settings)
+    os.environ.update(env)
+    for folder in ("dagster_home", "sling"):
+        (settings.state_dir / folder).mkdir(parents=True, exist_ok=True)
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
+    """Poll until `url` answers; fail fast if the process serving it died."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process serving {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not up yet"
+            last_error = exc
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s: {last_error}")
+
+
+def start_s3_server(port: int, log_path: Path | None = None) -> subprocess.Popen:
+    """Start moto's S3/SQS server on 127.0.0.1:port and wait until it answers."""
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "env": "", "TEST_SERVER_MODE": "true"},
+    )
+    wait_for_http(f"http://127.0.0.1:{port}/moto-api/", timeout_s=30, proc=proc)
+    return proc

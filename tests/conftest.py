@@ -1,0 +1,75 @@
+"""Shared fixtures: the embedded stack for tests — moto's S3 server over real HTTP on a free
+port, DuckDB extensions installed offline, a state folder per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from orchestration import local_stack
+from orchestration.resources import DuckDBWarehouse, LandingBucket
+from orchestration.settings import Settings, get_settings
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    s3: object
+    landing: LandingBucket
+
+    def put(self, files: dict[str, bytes]) -> None:
+        for key, body in files.items():
+            self.s3.put_object(Bucket=self.landing.bucket, Key=key, Body=body)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("landfall-state")
+    port = local_stack.free_port()
+    saved = dict(os.environ)
+    os.environ.update(
+        {"LANDFALL_STATE_DIR": str(state), "LANDFALL_S3_PORT": str(port), "LANDFALL_ENV": "local"}
+    )
+    settings = get_settings()
+    local_stack.apply_local_environment(settings)
+    local_stack.ensure_duckdb_extensions()
+    server = local_stack.start_s3_server(port, state / "moto.log")
+    try:
+        s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket=settings.bucket)
+        landing = LandingBucket(
+            bucket=settings.bucket,
+            endpoint_url=settings.s3_endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        yield Stack(settings, s3, landing)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def bucket(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A fresh, empty bucket per test (same server)."""
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
+    stack.s3.create_bucket(Bucket=name)
+    landing = LandingBucket(**{**stack.landing.model_dump(), "bucket": name})
+    yield Stack(stack.settings, stack.s3, landing)
+    paginator = stack.s3.get_paginator("list_object_versions")
+    for page in paginator.paginate(Bucket=name):
+        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            stack.s3.delete_object(Bucket=name, Key=item["Key"], VersionId=item["VersionId"])
+    stack.s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))

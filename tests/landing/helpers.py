@@ -1,0 +1,43 @@
+"""Drive the ingestion definitions the way the daemon does: sensor tick, then partition runs."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from landing.zones import ZoneSpec, load_zones
+from orchestration.factories.landing_zones import build_zone_assets, build_zone_job, zone_partitions
+from orchestration.resources import DuckDBWarehouse, LandingBucket
+from sensors.landing import build_landing_sensor
+
+ZONES = {zone.name: zone for zone in load_zones()}
+
+
+def tick(
+    instance: dg.DagsterInstance, zone: ZoneSpec, landing: LandingBucket, cursor: str | None
+) -> dg.SensorResult:
+    """One sensor evaluation; applies its partition requests to the instance like the daemon."""
+    partitions = zone_partitions(zone)
+    sensor = build_landing_sensor(zone, build_zone_job(zone), partitions)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"landing": landing}
+    )
+    result = sensor(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def ingest(
+    instance: dg.DagsterInstance,
+    zone: ZoneSpec,
+    partition_key: str,
+    landing: LandingBucket,
+    warehouse: DuckDBWarehouse,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [build_zone_assets(zone)],
+        partition_key=partition_key,
+        instance=instance,
+        resources={"landing": landing, "warehouse": warehouse},
+        raise_on_error=True,
+    )
