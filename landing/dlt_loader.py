@@ -12,9 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import dlt
-
-from landing.dlt_sources.jsonl import jsonl_source
 from landing.raw_load import StagedTable
 from landing.zones import ZoneSpec
 
@@ -29,6 +26,10 @@ class DltRunResult:
 def run_pipeline(
     zone: ZoneSpec, lines: Iterable[str], stage_schema: str, warehouse_path: Path, token: str
 ) -> DltRunResult:
+    import dlt  # heavy: imported only by the runs that use it, not by every code-server load
+
+    from landing.dlt_sources.jsonl import jsonl_source
+
     timestamps = [c for c, t in zone.columns.items() if t.startswith("timestamp")]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="landfall-dlt-") as pipelines_dir:

@@ -188,7 +188,9 @@ class SnowparkWarehouse:
         if self._duckdb_path is None:
             return self._session.table([schema.upper(), table.upper()])
 
-        with duckdb.connect(str(self._duckdb_path), read_only=True) as con:
+        # Same configuration as every other in-run connection: DuckDB refuses a read-only
+        # connection to a file this process already has open read-write (e.g. dlt's).
+        with duckdb.connect(str(self._duckdb_path)) as con:
             relation = con.table(f"{_quote_duckdb(schema)}.{_quote_duckdb(table)}")
             columns = list(relation.columns)
             types = [str(t) for t in relation.types]

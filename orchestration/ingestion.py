@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from landing.zones import load_zones
+from orchestration.automation_sensors import automation_sensor
 from orchestration.factories.landing_zones import (
     build_zone_assets,
     build_zone_job,
@@ -25,7 +26,9 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
-        sensors=sensors,
+        sensors=[*sensors, automation_sensor("ingestion")],
+        # one process per run: a second Python per step would double start-up on every file
+        executor=dg.in_process_executor,
         resources={"landing": landing_bucket(), "warehouse": warehouse()},
     )
 

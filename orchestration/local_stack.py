@@ -59,6 +59,8 @@ def local_environment(settings: Settings) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "RUNTIME__DLTHUB_TELEMETRY": "false",
         "DAGSTER_DISABLE_TELEMETRY": "1",
+        # the venv's tools (dbt, sling, dagster) for every child process, activated or not
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
     if settings.s3_endpoint:
         env["LANDFALL_S3_ENDPOINT"] = settings.s3_endpoint
@@ -110,7 +112,8 @@ def start_s3_server(port: int, log_path: Path | None = None) -> subprocess.Popen
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "env": "", "TEST_SERVER_MODE": "true"},
+        env=os.environ.copy(),
+        start_new_session=True,  # its own process group: stopped with everything it started
     )
     wait_for_http(f"http://127.0.0.1:{port}/moto-api/", timeout_s=30, proc=proc)
     return proc

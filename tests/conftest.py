@@ -14,6 +14,7 @@ import pytest
 from orchestration import local_stack
 from orchestration.resources import DuckDBWarehouse, LandingBucket
 from orchestration.settings import Settings, get_settings
+from orchestration.stack import stop
 
 
 @dataclass
@@ -27,18 +28,35 @@ class Stack:
             self.s3.put_object(Bucket=self.landing.bucket, Key=key, Body=body)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="session", autouse=True)
+def landfall_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Every test runs against a local environment under a temporary state folder."""
     state = tmp_path_factory.mktemp("landfall-state")
-    port = local_stack.free_port()
     saved = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith(("LANDFALL_", "SNOWFLAKE_"))]:
+        del os.environ[name]
     os.environ.update(
-        {"LANDFALL_STATE_DIR": str(state), "LANDFALL_S3_PORT": str(port), "LANDFALL_ENV": "local"}
+        {
+            "LANDFALL_STATE_DIR": str(state),
+            "LANDFALL_S3_PORT": str(local_stack.free_port()),
+            "LANDFALL_ENV": "local",
+        }
     )
     settings = get_settings()
     local_stack.apply_local_environment(settings)
+    try:
+        yield settings
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def stack(landfall_env: Settings) -> Iterator[Stack]:
+    settings = landfall_env
     local_stack.ensure_duckdb_extensions()
-    server = local_stack.start_s3_server(port, state / "moto.log")
+    port = int(settings.s3_endpoint.rsplit(":", 1)[1])
+    server = local_stack.start_s3_server(port, settings.state_dir / "moto.log")
     try:
         s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1")
         s3.create_bucket(Bucket=settings.bucket)
@@ -50,10 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         yield Stack(settings, s3, landing)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-        os.environ.clear()
-        os.environ.update(saved)
+        stop(server)
 
 
 @pytest.fixture

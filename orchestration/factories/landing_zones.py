@@ -17,12 +17,12 @@ from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, check_content, check_object
 from landing.zones import ZoneSpec
 from orchestration.automation import automation_condition_from_meta
+from orchestration.pools import WAREHOUSE_POOL
 from orchestration.resources import DuckDBWarehouse, LandingBucket, sling_connections
 from orchestration.retries import IO_RETRY
 
 STAGE_SCHEMA = "_landfall_stage"
 FILE_CHECK = "file_accepted"
-WAREHOUSE_POOL = "warehouse"
 
 
 def zone_partitions(zone: ZoneSpec) -> dg.DynamicPartitionsDefinition:

@@ -1,0 +1,245 @@
+"""`landfall`: the command line of the platform.
+
+landfall setup          prepare a fresh clone (DuckDB extensions, dbt manifest, Dagster home)
+landfall dev            local S3 + Dagster UI and daemon, sample files dropped
+landfall demo           the same cascade headless; prints a summary, non-zero on any failure
+landfall status         the ledger: every landed object and its state
+landfall drop-samples   drop a deterministic sample set into the landing bucket
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+
+from orchestration.settings import get_settings
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from orchestration.stack import prepare
+
+    prepare(get_settings())
+    print("landfall: setup done (DuckDB extensions, dbt manifest, Dagster home)")
+    return 0
+
+
+def _downstream_keys() -> list:
+    """Every non-source asset of the transformation and ml locations."""
+    from orchestration.ml import defs as ml_defs
+    from orchestration.transformation import defs as transformation_defs
+
+    keys = []
+    for defs in (transformation_defs, ml_defs):
+        keys += sorted(defs.resolve_asset_graph().materializable_asset_keys)
+    return keys
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from landing.zones import load_zones
+    from orchestration import local_stack, progress
+    from orchestration.stack import dagster_bin, local_stack_running, start_dagster, stop
+
+    base = get_settings()
+    state = base.state_dir / "demo"
+    if state.exists():
+        shutil.rmtree(state)  # a demo starts from nothing, so its summary is reproducible
+    os.environ["LANDFALL_STATE_DIR"] = str(state)
+    os.environ.pop("LANDFALL_WAREHOUSE_PATH", None)
+    os.environ["LANDFALL_S3_PORT"] = str(args.s3_port or local_stack.free_port())
+    os.environ.pop("LANDFALL_S3_ENDPOINT", None)
+    settings = get_settings()
+    started = time.monotonic()
+    zones = load_zones()
+    downstream = _downstream_keys()
+    with local_stack_running(settings) as running:
+        daemon = start_dagster(
+            [dagster_bin("dagster-daemon"), "run", "-w", "infra/workspace.yaml"],
+            log_path=state / "daemon.log",
+        )
+        try:
+            files = running.drop_samples(
+                seed=args.seed,
+                customers=args.customers,
+                orders=args.orders,
+                events=args.events,
+                files_per_zone=args.files_per_zone,
+            )
+            print(f"landfall demo: dropped {len(files)} files into s3://{settings.bucket}/")
+            with dg.DagsterInstance.from_config(str(running.dagster_home)) as instance:
+                deadline = time.monotonic() + args.timeout
+                last = ""
+                while True:
+                    if daemon.poll() is not None:
+                        print("landfall demo: the Dagster daemon exited; see", state / "daemon.log")
+                        return 1
+                    now = progress.progress(instance, zones, list(files), downstream)
+                    line = now.line()
+                    if line != last:
+                        print(f"  [{time.monotonic() - started:6.1f}s] {line}", flush=True)
+                        last = line
+                    if now.done or now.runs_failed:
+                        break
+                    if time.monotonic() > deadline:
+                        print(
+                            f"landfall demo: timed out after {args.timeout}s; still stale: "
+                            f"{now.stale_downstream}"
+                        )
+                        return 1
+                    time.sleep(1)
+                runs = instance.get_run_records()
+                partitions = {
+                    z.name: len(instance.get_dynamic_partitions(z.partitions_name)) for z in zones
+                }
+        finally:
+            stop(daemon)
+    elapsed = time.monotonic() - started
+    _print_summary(settings, files, partitions, runs, now, elapsed)
+    return 0 if now.done and now.runs_failed == 0 and now.quarantined == 0 else 1
+
+
+def _print_summary(settings, files, partitions, runs, now, elapsed: float) -> None:
+    from collections import Counter
+
+    from orchestration import progress
+
+    rows = progress.table_rows(str(settings.warehouse_path))
+    statuses = Counter(r.dagster_run.status.value for r in runs)
+    scores = next((n for layer, t, n in rows if layer == "ml" and t == "customer_scores"), 0)
+    print("\nLandfall demo summary")
+    print(
+        f"  files seen          {len(files)}  (loaded {now.loaded}, quarantined "
+        f"{now.quarantined}, pending {now.pending})"
+    )
+    print("  partitions          " + ", ".join(f"{z} {n}" for z, n in partitions.items()))
+    print(
+        f"  runs                {sum(statuses.values())}  "
+        + ", ".join(f"{s.lower()} {n}" for s, n in sorted(statuses.items()))
+    )
+    print(f"  failures            {now.runs_failed}")
+    print(f"  scores written      {scores}")
+    print(f"  wall time           {elapsed:.1f}s")
+    print("\n  | layer        | table                          |     rows |")
+    print("  |--------------|--------------------------------|----------|")
+    for layer, table, n in rows:
+        print(f"  | {layer:<12} | {table:<30} | {n:>8} |")
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from landing import ledger
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse yet at {settings.warehouse_path}")
+        return 0
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        entries = ledger.entries(con, args.zone)
+    finally:
+        con.close()
+    print(f"{'zone':<10} {'state':<12} {'rows':>8}  {'etag':<12} key / reason")
+    for e in entries:
+        reason = f"  -- {e.reason}" if e.reason else ""
+        print(f"{e.zone:<10} {e.state:<12} {e.rows:>8}  {e.etag[:12]:<12} {e.object_key}{reason}")
+    return 0
+
+
+def _cmd_drop_samples(args: argparse.Namespace) -> int:
+    import boto3
+
+    from landing.samples import sample_files
+
+    settings = get_settings()
+    s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1")
+    batch = args.batch or datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
+    files = sample_files(
+        seed=args.seed,
+        customers=args.customers,
+        orders=args.orders,
+        events=args.events,
+        files_per_zone=args.files_per_zone,
+        batch=batch,
+    )
+    for key, body in files.items():
+        s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
+    print(f"dropped {len(files)} files into s3://{settings.bucket}/ (batch {batch})")
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from orchestration import local_stack
+    from orchestration.stack import dagster_bin, local_stack_running, start_dagster, stop
+
+    settings = get_settings()
+    ui = f"http://127.0.0.1:{args.ui_port}"
+    os.environ["LANDFALL_UI_URL"] = ui
+    with local_stack_running(get_settings()) as running:
+        print(f"landfall dev: S3 at {settings.s3_endpoint}, bucket {settings.bucket}")
+        dev = start_dagster(
+            [
+                dagster_bin("dagster"),
+                "dev",
+                "-w",
+                "infra/workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(args.ui_port),
+            ]
+        )
+        try:
+            local_stack.wait_for_http(f"{ui}/server_info", timeout_s=180, proc=dev)
+            batch = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
+            files = running.drop_samples(batch=batch)
+            print(f"landfall dev: UI at {ui}; dropped {len(files)} sample files (batch {batch}).")
+            print("  Watch Runs and the asset graph: raw -> staging -> marts -> ml. Ctrl-C stops.")
+            dev.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop(dev)
+    return 0
+
+
+def _sizes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--orders", type=int, default=400)
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--files-per-zone", type=int, default=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="landfall", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="prepare a fresh clone").set_defaults(fn=_cmd_setup)
+    dev = sub.add_parser("dev", help="local S3 + Dagster UI and daemon, samples dropped")
+    dev.add_argument("--ui-port", type=int, default=int(os.environ.get("LANDFALL_UI_PORT", 3000)))
+    dev.set_defaults(fn=_cmd_dev)
+    demo = sub.add_parser("demo", help="the cascade headless, then a summary")
+    _sizes(demo)
+    demo.add_argument("--timeout", type=int, default=600)
+    demo.add_argument("--s3-port", type=int, default=0, help="default: a free port")
+    demo.set_defaults(fn=_cmd_demo)
+    status = sub.add_parser("status", help="every landed object and its state")
+    status.add_argument("--zone")
+    status.set_defaults(fn=_cmd_status)
+    drop = sub.add_parser("drop-samples", help="drop sample files into the landing bucket")
+    _sizes(drop)
+    drop.add_argument("--batch", help="folder under each prefix (default: now)")
+    drop.set_defaults(fn=_cmd_drop_samples)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The dbt project in transforms/, prepared (parsed) at build/dev time, not on every load."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from orchestration.settings import PROJECT_ROOT, get_settings
+
+TRANSFORMS_DIR = PROJECT_ROOT / "transforms"
+
+
+def dbt_target() -> str:
+    return os.environ.get("LANDFALL_DBT_TARGET", "local" if get_settings().is_local else "prod")
+
+
+def dbt_project() -> DbtProject:
+    return DbtProject(project_dir=TRANSFORMS_DIR, profiles_dir=TRANSFORMS_DIR, target=dbt_target())
+
+
+def dbt_executable() -> str:
+    """The dbt of this environment, whether or not its bin folder is on PATH."""
+    return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+
+
+def manifest_path() -> Path:
+    path = dbt_project().manifest_path
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: the dbt manifest is prepared at build time; run "
+            "`landfall prepare` (make does this for you)"
+        )
+    return path

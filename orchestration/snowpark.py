@@ -1,0 +1,70 @@
+"""The Snowpark session resource: the one switch between Snowpark's local-testing session over
+the DuckDB warehouse (embedded default) and a real Snowflake session (prod, env-only config)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from orchestration.settings import get_settings
+
+
+class SnowparkResource(dg.ConfigurableResource):
+    """`local=True`: tables in the DuckDB file at `duckdb_path`, compute in local testing.
+    Otherwise a Snowflake session from the connection fields (all from EnvVar)."""
+
+    local: bool = True
+    duckdb_path: str | None = None
+    account: str | None = None
+    user: str | None = None
+    password: str | None = None
+    private_key_file: str | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str | None = None
+    schema_: str | None = None
+
+    @contextmanager
+    def open(self) -> Iterator["SnowparkWarehouse"]:  # noqa: F821 - ml imports lazily
+        from ml.warehouse_io import SnowparkWarehouse
+
+        if self.local:
+            with SnowparkWarehouse.local(self.duckdb_path) as wh:
+                yield wh
+            return
+        from snowflake.snowpark import Session
+
+        options = {
+            k: v
+            for k, v in {
+                "account": self.account,
+                "user": self.user,
+                "password": self.password,
+                "private_key_file": self.private_key_file,
+                "role": self.role,
+                "warehouse": self.warehouse,
+                "database": self.database,
+                "schema": self.schema_,
+            }.items()
+            if v
+        }
+        session = Session.builder.configs(options).create()
+        try:
+            yield SnowparkWarehouse.snowflake(session)
+        finally:
+            session.close()
+
+
+def snowpark_resource() -> SnowparkResource:
+    settings = get_settings()
+    if settings.is_local:
+        return SnowparkResource(local=True, duckdb_path=str(settings.warehouse_path))
+    return SnowparkResource(
+        local=False,
+        account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
+        user=dg.EnvVar("SNOWFLAKE_USER"),
+        password=dg.EnvVar("SNOWFLAKE_PASSWORD"),
+        role=dg.EnvVar("SNOWFLAKE_ROLE"),
+        warehouse=dg.EnvVar("SNOWFLAKE_WAREHOUSE"),
+        database=dg.EnvVar("SNOWFLAKE_DATABASE"),
+    )

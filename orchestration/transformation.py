@@ -1,0 +1,62 @@
+"""Code location `transformation`: the dbt project (raw -> staging -> intermediate -> marts)."""
+
+import os
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration.automation_sensors import automation_sensor
+from orchestration.dbt_project import dbt_executable, dbt_project, manifest_path
+from orchestration.pools import WAREHOUSE_POOL
+from orchestration.retries import IO_RETRY
+from orchestration.translation import LandfallDbtTranslator
+
+
+def _release_duckdb_adapter() -> None:
+    """Row counts are fetched through dbt-duckdb in this process, and dbt-duckdb keeps the
+    database open until the process exits. The warehouse has one writer: let go now."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # the Snowflake target
+        return
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+
+
+def build_definitions() -> dg.Definitions:
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=manifest_path(),
+        project=project,
+        dagster_dbt_translator=LandfallDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+        retry_policy=IO_RETRY,
+    )
+    def landfall_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        # Automation builds subsets (only what changed). A test spanning two models, such as
+        # orders -> customers relationships, runs only when both are built ("cautious"), so a
+        # subset never tests against a model that is not there yet.
+        os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
+        try:
+            yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+        finally:
+            _release_duckdb_adapter()
+
+    transform_job = dg.define_asset_job(
+        "transform_job",
+        selection=dg.AssetSelection.assets(landfall_dbt_models),
+        description="Build every dbt model and run its tests.",
+    )
+    return dg.Definitions(
+        assets=[landfall_dbt_models],
+        jobs=[transform_job],
+        sensors=[automation_sensor("transformation")],
+        executor=dg.in_process_executor,
+        resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())},
+    )
+
+
+defs = build_definitions()
