@@ -69,7 +69,8 @@ def test_dropped_files_cascade_to_scores(bucket, warehouse, monkeypatch):
     assert (
         _rows(
             warehouse,
-            "select count(*) from raw.orders where _landfall_file = 'orders/2026-11-01/orders_0001.csv'",
+            "select count(*) from raw.orders "
+            "where _landfall_file = 'orders/2026-11-01/orders_0001.csv'",
         )
         == orders_in_file
     )
