@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 import shutil
 import sys
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from orchestration.settings import PROJECT_ROOT, get_settings
 
@@ -35,3 +37,18 @@ def manifest_path() -> Path:
             "`landfall prepare` (make does this for you)"
         )
     return path
+
+
+class LandfallDbtCliResource(DbtCliResource):
+    """DbtCliResource that reads the dbt-core version from the installed package instead of
+    running `dbt --version` before every invocation (a second dbt start-up, ~5-10 s here)."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        from dbt.version import __version__
+
+        return version.parse(__version__)
+
+
+def dbt_resource() -> LandfallDbtCliResource:
+    return LandfallDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())

@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.automation_sensors import automation_sensor
-from orchestration.dbt_project import dbt_executable, dbt_project, manifest_path
+from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import IO_RETRY
 from orchestration.translation import LandfallDbtTranslator
@@ -55,7 +55,7 @@ def build_definitions() -> dg.Definitions:
         jobs=[transform_job],
         sensors=[automation_sensor("transformation")],
         executor=dg.in_process_executor,
-        resources={"dbt": DbtCliResource(project_dir=project, dbt_executable=dbt_executable())},
+        resources={"dbt": dbt_resource()},
     )
 
 
