@@ -56,7 +56,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     started = time.monotonic()
     zones = load_zones()
-    downstream = _downstream_keys()
     with local_stack_running(settings) as running:
         daemon = start_dagster(
             [dagster_bin("dagster-daemon"), "run", "-w", "infra/workspace.yaml"],
@@ -71,6 +70,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 files_per_zone=args.files_per_zone,
             )
             print(f"landfall demo: dropped {len(files)} files into s3://{settings.bucket}/")
+            downstream = _downstream_keys()  # loads while the daemon starts its code servers
             with dg.DagsterInstance.from_config(str(running.dagster_home)) as instance:
                 deadline = time.monotonic() + args.timeout
                 last = ""
