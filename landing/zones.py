@@ -34,8 +34,10 @@ class SensorSpec(BaseModel):
     mode: Literal["list", "sqs"] = "list"
     interval_seconds: int = Field(default=30, ge=1)
     max_objects_per_tick: int = Field(default=500, ge=1, le=10_000)
-    # Keys written in lexical order (date-prefixed) let the listing start after the cursor.
+    # Keys only ever added in lexical order (date-prefixed, never rewritten) let the listing
+    # start after the newest key seen (S3 StartAfter): a tick then costs O(new objects).
     lexical_keys: bool = False
+    # sqs mode: the environment variable holding the queue URL of the S3 event notifications
     queue_url_env: str | None = None
 
 
@@ -98,6 +100,12 @@ class ZoneSpec(BaseModel):
             if not CONTRACT_TYPES.match(str(type_name).lower()):
                 raise ValueError(f"column {column}: unsupported type {type_name!r}")
         return {column: str(type_name).lower() for column, type_name in value.items()}
+
+    @model_validator(mode="after")
+    def _sqs_mode_names_its_queue(self) -> ZoneSpec:
+        if self.sensor.mode == "sqs" and not self.sensor.queue_url_env:
+            raise ValueError("sensor.mode sqs needs sensor.queue_url_env (the variable holding it)")
+        return self
 
     @model_validator(mode="after")
     def _pattern_compiles(self) -> ZoneSpec:

@@ -40,17 +40,16 @@ class LandingBucket(dg.ConfigurableResource):
             config=Config(retries={"max_attempts": 5, "mode": "adaptive"}),
         )
 
-    def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+    def sqs_client(self) -> Any:
+        import boto3
 
-    def sling_connection(self) -> dict[str, Any]:
-        conn: dict[str, Any] = {"type": "s3", "bucket": self.bucket, "region": self.region_name}
-        if self.endpoint_url:
-            conn["endpoint"] = self.endpoint_url
-        if self.aws_access_key_id:
-            conn["access_key_id"] = self.aws_access_key_id
-            conn["secret_access_key"] = self.aws_secret_access_key
-        return conn
+        return boto3.client(
+            "sqs",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+        )
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -100,8 +99,3 @@ def warehouse() -> DuckDBWarehouse:
             "Snowpark against Snowflake; see README 'Production'"
         )
     return DuckDBWarehouse(path=str(settings.warehouse_path))
-
-
-def sling_connections(landing: LandingBucket, wh: DuckDBWarehouse) -> dict[str, dict[str, Any]]:
-    """Connection definitions named as in landing/sling/*.yaml."""
-    return {"LANDING": landing.sling_connection(), "WAREHOUSE": wh.sling_connection()}

@@ -2,12 +2,14 @@
 run, all in one SensorResult per tick. run_key = key@ETag, so a re-uploaded object with new
 content runs again while the same version never runs twice."""
 
+import os
+
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from landing.objects import key_problem
 from landing.zones import ZoneSpec
 from orchestration.resources import LandingBucket
+from sensors.events import QueueCursor, drain_queue
 from sensors.listing import ListingCursor, list_new_objects
 
 
@@ -24,25 +26,37 @@ def build_landing_sensor(
         description=f"Watches s3://…/{zone.prefix}{zone.pattern} and ingests each new object.",
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingBucket) -> dg.SensorResult:
-        cursor = ListingCursor.parse(context.cursor)
-        objects, cursor = list_new_objects(
-            landing.client(),
-            zone.bucket or landing.bucket,
-            zone.prefix,
-            zone.name,
-            cursor,
-            zone.sensor.max_objects_per_tick,
-            zone.matches,
-            lexical_keys=zone.sensor.lexical_keys,
-        )
-        accepted = []
-        for obj in objects:
-            problem = key_problem(obj.key)
-            if problem:
-                # cannot be a partition key; the landing issue quarantines these from here
-                context.log.warning(f"skipping {obj.key!r}: {problem}")
-                continue
-            accepted.append(obj)
+        bucket = zone.bucket or landing.bucket
+        if zone.sensor.mode == "sqs":
+            queue_url = os.environ.get(zone.sensor.queue_url_env or "")
+            if not queue_url:
+                raise ValueError(
+                    f"{zone.source_file}: zone {zone.name} is in sqs mode but "
+                    f"${zone.sensor.queue_url_env} is not set"
+                )
+            objects, queue_cursor = drain_queue(
+                landing.sqs_client(),
+                queue_url,
+                bucket,
+                zone.name,
+                zone.matches,
+                QueueCursor.parse(context.cursor),
+                zone.sensor.max_objects_per_tick,
+            )
+            cursor = queue_cursor.serialize()
+        else:
+            objects, listing_cursor = list_new_objects(
+                landing.client(),
+                bucket,
+                zone.prefix,
+                zone.name,
+                ListingCursor.parse(context.cursor),
+                zone.sensor.max_objects_per_tick,
+                zone.matches,
+                lexical_keys=zone.sensor.lexical_keys,
+            )
+            cursor = listing_cursor.serialize()
+        accepted = objects
         keys = list(dict.fromkeys(o.partition_key for o in accepted))
         return dg.SensorResult(
             run_requests=[
@@ -54,7 +68,7 @@ def build_landing_sensor(
                 for o in accepted
             ],
             dynamic_partitions_requests=[partitions.build_add_request(keys)] if keys else [],
-            cursor=cursor.serialize(),
+            cursor=cursor,
         )
 
     return _sensor

@@ -4,21 +4,23 @@ per landed object), a job and a sensor. The ingestion step validates, loads, mer
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from landing import dlt_loader, raw_load, sling_loader
 from landing.identifiers import qualified
-from landing.objects import LandedObject, clean_etag, short_hash
+from landing.objects import LandedObject, clean_etag, object_key_for, short_hash
 from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, check_content, check_object
 from landing.zones import ZoneSpec
 from orchestration.automation import automation_condition_from_meta
 from orchestration.pools import WAREHOUSE_POOL
-from orchestration.resources import DuckDBWarehouse, LandingBucket, sling_connections
+from orchestration.resources import DuckDBWarehouse, LandingBucket
 from orchestration.retries import IO_RETRY
 
 STAGE_SCHEMA = "_landfall_stage"
@@ -37,9 +39,9 @@ def zone_code_version(zone: ZoneSpec) -> str:
     return digest.hexdigest()[:16]
 
 
-def _head(landing: LandingBucket, client, zone: ZoneSpec, key: str) -> LandedObject | None:
+def _head(client, bucket: str, zone: ZoneSpec, key: str) -> LandedObject | None:
     try:
-        head = client.head_object(Bucket=landing.bucket, Key=key)
+        head = client.head_object(Bucket=bucket, Key=key)
     except client.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
@@ -53,20 +55,40 @@ def _head(landing: LandingBucket, client, zone: ZoneSpec, key: str) -> LandedObj
     )
 
 
-def _chunks(client, bucket: str, key: str) -> Iterator[bytes]:
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    yield from body.iter_chunks(chunk_size=1 << 20)
+def _download_checked(
+    client, bucket: str, zone: ZoneSpec, obj: LandedObject, folder: Path
+) -> tuple[Path, int]:
+    """Stream this exact version (If-Match: ETag) to a local file while validating it.
+
+    The loaders read that copy: the bytes loaded are the bytes validated, even if the key is
+    overwritten meanwhile, and the object is downloaded once.
+    """
+    path = folder / f"object.{zone.format}"
+    body = client.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag)["Body"]
+    with path.open("wb") as out:
+
+        def tee() -> Iterator[bytes]:
+            for chunk in body.iter_chunks(chunk_size=1 << 20):
+                out.write(chunk)
+                yield chunk
+
+        records = check_content(zone, tee())
+    return path, records
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8") as fh:
+        yield from fh
 
 
 def _load(
     context: dg.AssetExecutionContext,
     zone: ZoneSpec,
     obj: LandedObject,
-    landing: LandingBucket,
+    local_copy: Path,
     warehouse: DuckDBWarehouse,
-    client,
 ) -> tuple[dict[str, int], dict[str, float]]:
-    """Load the object into staging, then merge it into raw with its ledger row."""
+    """Load the local copy into staging, then merge it into raw with its ledger row."""
     token = short_hash(obj.run_key)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     if zone.loader == "sling":
@@ -75,16 +97,15 @@ def _load(
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{STAGE_SCHEMA}"')
         result = sling_loader.run_replication(
             zone,
-            landing.url(obj.key),
+            local_copy.as_uri(),
             f"{STAGE_SCHEMA}.{stage.stage_table}",
-            sling_connections(landing, warehouse),
+            {"WAREHOUSE": warehouse.sling_connection()},
             log=context.log.debug,
         )
         staged, timing = [stage], {"sling_seconds": round(result.seconds, 3)}
     else:
-        lines = _lines(_chunks(client, landing.bucket, obj.key))
         result = dlt_loader.run_pipeline(
-            zone, lines, f"{STAGE_SCHEMA}_{zone.name}_{token}", warehouse.path, token
+            zone, _lines(local_copy), f"{STAGE_SCHEMA}_{zone.name}_{token}", warehouse.path, token
         )
         staged, timing = result.staged, {"dlt_seconds": round(result.seconds, 3)}
     with warehouse.connect() as con:
@@ -97,55 +118,47 @@ def _load(
     return counts, timing
 
 
-def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line.decode("utf-8")
-    if pending:
-        yield pending.decode("utf-8")
-
-
 def ingest_partition(
     context: dg.AssetExecutionContext,
     zone: ZoneSpec,
     landing: LandingBucket,
     warehouse: DuckDBWarehouse,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    key = context.partition_key
+    key = object_key_for(context.partition_key)
     client = landing.client()
+    bucket = zone.bucket or landing.bucket
     main_key = dg.AssetKey(zone.asset_key_path)
-    obj = _head(landing, client, zone, key)
+    obj = _head(client, bucket, zone, key)
     now = datetime.now(UTC).replace(tzinfo=None)
+    counts: dict[str, int] | None = None
+    timing: dict[str, float] = {}
     if obj is None:
         obj = LandedObject(zone.name, key, "deleted", 0, now)
         reason = "object was deleted from the landing zone before it could be loaded"
-        counts, timing = None, {}
     else:
         reason = None
         try:
             check_object(zone, obj.key, obj.size)
-            records = check_content(zone, _chunks(client, landing.bucket, obj.key))
-            counts, timing = _load(context, zone, obj, landing, warehouse, client)
+            with tempfile.TemporaryDirectory(prefix="landfall-object-") as folder:
+                local_copy, records = _download_checked(client, bucket, zone, obj, Path(folder))
+                counts, timing = _load(context, zone, obj, local_copy, warehouse)
             if counts.get(zone.table_name, 0) != records:
                 context.log.warning(
                     f"{obj.key}: validation saw {records} records, the raw table got "
                     f"{counts.get(zone.table_name)}"
                 )
         except BadFileError as exc:
-            reason, counts, timing = str(exc), None, {}
+            reason = str(exc)
 
     if reason is not None:
-        context.log.warning(f"quarantined {landing.url(key)}: {reason}")
+        context.log.warning(f"quarantined s3://{bucket}/{key}: {reason}")
         if obj.etag != "deleted":
-            quarantine_object(client, landing.bucket, zone, obj, reason, now)
+            quarantine_object(client, bucket, zone, obj, reason, now)
         with warehouse.connect() as con:
             raw_load.record_quarantine(con, zone, obj, reason, now)
 
     common = {
-        "landfall/file": landing.url(key),
+        "landfall/file": f"s3://{bucket}/{key}",
         "landfall/etag": obj.etag,
         "landfall/bytes": obj.size,
         "landfall/state": "quarantined" if reason else "loaded",
@@ -171,7 +184,7 @@ def ingest_partition(
         passed=reason is None,
         severity=dg.AssetCheckSeverity.ERROR,
         description=reason or "file passed validation and its contract",
-        metadata={"file": landing.url(key), "reason": reason or ""},
+        metadata={"file": f"s3://{bucket}/{key}", "reason": reason or ""},
     )
 
 

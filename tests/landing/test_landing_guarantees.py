@@ -1,0 +1,199 @@
+"""Landing guarantees, each checked against the ledger and the raw row counts: nothing lost,
+nothing twice, bad files quarantined with their reason, awkward keys handled."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from landing import ledger
+from landing.objects import object_key_for
+from tests.landing.helpers import ZONES, ingest, tick
+
+HEADER = "order_id,customer_id,order_ts,amount,status\n"
+
+
+def _orders(*ids: int) -> bytes:
+    return (
+        HEADER
+        + "".join(f"{i},{i % 7 + 1},2026-10-0{i % 9 + 1} 10:00:00,{i}.50,placed\n" for i in ids)
+    ).encode()
+
+
+def _ledger(warehouse) -> dict[tuple[str, str], ledger.LedgerEntry]:
+    with warehouse.connect(read_only=True) as con:
+        return {(e.object_key, e.etag): e for e in ledger.entries(con)}
+
+
+def _rows_by_file(warehouse) -> dict[str, int]:
+    with warehouse.connect(read_only=True) as con:
+        return dict(
+            con.execute("select _landfall_file, count(*) from raw.orders group by 1").fetchall()
+        )
+
+
+def _tick_and_ingest(instance, bucket, warehouse, zone=None, cursor=None) -> dg.SensorResult:
+    zone = zone or ZONES["orders"]
+    result = tick(instance, zone, bucket.landing, cursor)
+    for request in result.run_requests:
+        ingest(instance, zone, request.partition_key, bucket.landing, warehouse)
+    return result
+
+
+AWKWARD_KEYS = [
+    "orders/with space.csv",
+    "orders/ünïcødé-日本.csv",
+    "orders/quote'double\".csv",
+    "orders/semi;colon--dash.csv",
+    "orders/dots...in...name.csv",
+    "orders/percent%41.csv",
+    "orders/Case.csv",
+    "orders/case.csv",
+    "orders/" + "long-" * 180 + ".csv",
+]
+
+
+def test_awkward_keys_load_with_their_exact_key(bucket, warehouse):
+    files = {key: _orders(i * 10 + 1, i * 10 + 2) for i, key in enumerate(AWKWARD_KEYS)}
+    bucket.put(files)
+    with dg.instance_for_test() as instance:
+        result = _tick_and_ingest(instance, bucket, warehouse)
+        partitions = instance.get_dynamic_partitions(ZONES["orders"].partitions_name)
+    assert sorted(object_key_for(p) for p in partitions) == sorted(AWKWARD_KEYS)
+    assert len(result.run_requests) == len(AWKWARD_KEYS)
+    assert _rows_by_file(warehouse) == {key: 2 for key in AWKWARD_KEYS}
+    assert {k for k, _ in _ledger(warehouse)} == set(AWKWARD_KEYS)
+
+
+def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(bucket, warehouse):
+    zone = ZONES["orders"].model_copy(update={"max_file_bytes": 2_000})
+    bad = {
+        "orders/empty.csv": (b"", "empty file"),
+        "orders/latin1.csv": (
+            HEADER.encode() + "1,1,2026-10-01 10:00:00,1.0,caf\xe9\n".encode("latin-1"),
+            "not valid UTF-8",
+        ),
+        "orders/ragged.csv": (HEADER.encode() + b"1,1,2026-10-01 10:00:00\n", "malformed CSV"),
+        "orders/missing.csv": (b"order_id,amount\n1,2.0\n", "missing contract columns"),
+        "orders/types.csv": (
+            HEADER.encode() + b"x1,1,2026-10-01 10:00:00,1.0,placed\n",
+            "column order_id",
+        ),
+        "orders/huge.csv": (_orders(*range(1, 200)), "over the zone limit"),
+    }
+    bucket.put({key: body for key, (body, _) in bad.items()} | {"orders/good.csv": _orders(1, 2)})
+    with dg.instance_for_test() as instance:
+        _tick_and_ingest(instance, bucket, warehouse, zone=zone)
+    entries = {key: e for (key, _), e in _ledger(warehouse).items()}
+    assert entries["orders/good.csv"].state == "loaded"
+    for key, (_, reason) in bad.items():
+        assert entries[key].state == "quarantined", key
+        assert reason in entries[key].reason, (key, entries[key].reason)
+        [copy] = [
+            o["Key"]
+            for o in bucket.s3.list_objects_v2(
+                Bucket=bucket.landing.bucket, Prefix=f"_quarantine/{key}@"
+            )["Contents"]
+            if o["Key"].endswith(".reason.json")
+        ]
+        reason_doc = json.loads(
+            bucket.s3.get_object(Bucket=bucket.landing.bucket, Key=copy)["Body"].read()
+        )
+        assert reason_doc["key"] == key and reason in reason_doc["reason"]
+    assert _rows_by_file(warehouse) == {"orders/good.csv": 2}
+    # nothing is deleted from the landing prefix
+    landed = bucket.s3.list_objects_v2(Bucket=bucket.landing.bucket, Prefix="orders/")
+    assert len(landed["Contents"]) == len(bad) + 1
+
+
+def test_malformed_jsonl_is_quarantined(bucket, warehouse):
+    zone = ZONES["events"]
+    good = (
+        json.dumps(
+            {
+                "event_id": "e1",
+                "customer_id": 1,
+                "event_ts": "2026-10-01T10:00:00Z",
+                "event_type": "page_view",
+                "session": {"id": "s"},
+                "items": [],
+            }
+        )
+        + "\n"
+    )
+    bucket.put(
+        {"events/bad.jsonl": good.encode() + b"{not json\n", "events/good.jsonl": good.encode()}
+    )
+    with dg.instance_for_test() as instance:
+        _tick_and_ingest(instance, bucket, warehouse, zone=zone)
+    states = {key: (e.state, e.reason) for (key, _), e in _ledger(warehouse).items()}
+    assert states["events/good.jsonl"] == ("loaded", None)
+    assert states["events/bad.jsonl"][0] == "quarantined"
+    assert "malformed JSON on line 2" in states["events/bad.jsonl"][1]
+
+
+def test_overwrite_supersedes_the_earlier_version_and_its_rows(bucket, warehouse):
+    bucket.put({"orders/a.csv": _orders(1, 2, 3)})
+    with dg.instance_for_test() as instance:
+        first = _tick_and_ingest(instance, bucket, warehouse)
+        bucket.put({"orders/a.csv": _orders(4, 5)})
+        second = _tick_and_ingest(instance, bucket, warehouse, cursor=first.cursor)
+        partitions = instance.get_dynamic_partitions(ZONES["orders"].partitions_name)
+    assert partitions == ["orders/a.csv"]  # one partition per key; versions are runs
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    versions = sorted(_ledger(warehouse).values(), key=lambda e: e.updated_at)
+    assert [(e.state, e.rows) for e in versions] == [("superseded", 0), ("loaded", 2)]
+    assert _rows_by_file(warehouse) == {"orders/a.csv": 2}
+
+
+def test_object_deleted_before_ingestion_is_recorded_not_crashed(bucket, warehouse):
+    bucket.put({"orders/gone.csv": _orders(1), "orders/kept.csv": _orders(2)})
+    with dg.instance_for_test() as instance:
+        result = tick(instance, ZONES["orders"], bucket.landing, None)
+        bucket.s3.delete_object(Bucket=bucket.landing.bucket, Key="orders/gone.csv")
+        for request in result.run_requests:
+            ingest(instance, ZONES["orders"], request.partition_key, bucket.landing, warehouse)
+    states = {key: (e.state, e.reason) for (key, _), e in _ledger(warehouse).items()}
+    assert states["orders/kept.csv"] == ("loaded", None)
+    assert states["orders/gone.csv"][0] == "quarantined"
+    assert "deleted" in states["orders/gone.csv"][1]
+
+
+def test_restarted_sensor_resumes_from_its_cursor(bucket, warehouse):
+    zone = ZONES["orders"].model_copy(
+        update={"sensor": ZONES["orders"].sensor.model_copy(update={"max_objects_per_tick": 2})}
+    )
+    bucket.put({f"orders/{i}.csv": _orders(i) for i in range(5)})
+    seen: list[str] = []
+    with dg.instance_for_test() as instance:
+        cursor = None
+        for _ in range(4):  # each tick is a fresh sensor object: only the cursor carries over
+            result = tick(instance, zone, bucket.landing, cursor)
+            seen += [r.partition_key for r in result.run_requests]
+            cursor = result.cursor
+    assert sorted(seen) == [f"orders/{i}.csv" for i in range(5)]
+
+
+@pytest.mark.timeout(300)
+def test_a_thousand_small_files_across_capped_ticks(bucket):
+    zone = ZONES["orders"].model_copy(
+        update={"sensor": ZONES["orders"].sensor.model_copy(update={"max_objects_per_tick": 300})}
+    )
+    body = _orders(1)
+    for i in range(1000):
+        bucket.s3.put_object(Bucket=bucket.landing.bucket, Key=f"orders/f{i:04d}.csv", Body=body)
+    with dg.instance_for_test() as instance:
+        cursor, ticks, run_keys = None, 0, []
+        while True:
+            result = tick(instance, zone, bucket.landing, cursor)
+            if not result.run_requests:
+                break
+            assert len(result.run_requests) <= 300
+            run_keys += [r.run_key for r in result.run_requests]
+            cursor, ticks = result.cursor, ticks + 1
+        partitions = instance.get_dynamic_partitions(zone.partitions_name)
+    assert ticks == 4
+    assert len(run_keys) == len(set(run_keys)) == 1000
+    assert len(partitions) == len(set(partitions)) == 1000
