@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from orchestration.settings import get_settings
 
@@ -130,24 +131,51 @@ def _print_summary(settings, files, partitions, runs, now, elapsed: float) -> No
         print(f"  | {layer:<12} | {table:<30} | {n:>8} |")
 
 
+def _pending(entries: list, home: str) -> list[tuple[str, str]]:
+    """(zone, key) registered as partitions in the Dagster instance but not in the ledger."""
+    import dagster as dg
+
+    from landing.objects import object_key_for
+    from landing.zones import load_zones
+
+    if not (Path(home) / "dagster.yaml").exists():
+        return []
+    recorded = {(e.zone, e.object_key) for e in entries}
+    with dg.DagsterInstance.from_config(home) as instance:
+        return [
+            (zone.name, key)
+            for zone in load_zones()
+            for key in map(object_key_for, instance.get_dynamic_partitions(zone.partitions_name))
+            if (zone.name, key) not in recorded
+        ]
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     import duckdb
 
     from landing import ledger
+    from orchestration.local_stack import local_environment
 
     settings = get_settings()
-    if not settings.warehouse_path.exists():
-        print(f"no warehouse yet at {settings.warehouse_path}")
-        return 0
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        entries = ledger.entries(con, args.zone)
-    finally:
-        con.close()
+    home = os.environ.get("DAGSTER_HOME") or local_environment(settings)["DAGSTER_HOME"]
+    entries: list = []
+    if settings.warehouse_path.exists():
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        try:
+            entries = ledger.entries(con, args.zone)
+        finally:
+            con.close()
+    pending = [(z, k) for z, k in _pending(entries, home) if not args.zone or z == args.zone]
     print(f"{'zone':<10} {'state':<12} {'rows':>8}  {'etag':<12} key / reason")
+    for zone, key in pending:
+        print(f"{zone:<10} {'pending':<12} {'':>8}  {'':<12} {key}")
     for e in entries:
         reason = f"  -- {e.reason}" if e.reason else ""
         print(f"{e.zone:<10} {e.state:<12} {e.rows:>8}  {e.etag[:12]:<12} {e.object_key}{reason}")
+    counts: dict[str, int] = {"pending": len(pending)}
+    for e in entries:
+        counts[e.state] = counts.get(e.state, 0) + 1
+    print("\n" + ", ".join(f"{state} {n}" for state, n in counts.items()))
     return 0
 
 

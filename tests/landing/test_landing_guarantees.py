@@ -197,3 +197,30 @@ def test_a_thousand_small_files_across_capped_ticks(bucket):
     assert ticks == 4
     assert len(run_keys) == len(set(run_keys)) == 1000
     assert len(partitions) == len(set(partitions)) == 1000
+
+
+def test_status_lists_each_object_once_in_one_state(
+    bucket, warehouse, tmp_path, monkeypatch, capsys
+):
+    from orchestration.cli import main
+
+    bucket.put(
+        {"orders/a.csv": _orders(1, 2), "orders/bad.csv": b"", "orders/later.csv": _orders(3)}
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("LANDFALL_WAREHOUSE_PATH", warehouse.path)
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        result = tick(instance, ZONES["orders"], bucket.landing, None)
+        for request in result.run_requests:
+            if request.partition_key != "orders/later.csv":
+                ingest(instance, ZONES["orders"], request.partition_key, bucket.landing, warehouse)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "pending" in next(x for x in out.splitlines() if x.endswith("orders/later.csv"))
+    assert "loaded" in next(x for x in out.splitlines() if x.endswith("orders/a.csv"))
+    assert "quarantined" in next(x for x in out.splitlines() if "orders/bad.csv" in x)
+    assert "empty file" in next(x for x in out.splitlines() if "orders/bad.csv" in x)
+    assert out.strip().splitlines()[-1] == "pending 1, loaded 1, quarantined 1"

@@ -1,0 +1,55 @@
+"""`make bench`: start moto's S3 server on a free port and run every benchmark against it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+import boto3
+
+from orchestration import local_stack
+from orchestration.resources import LandingBucket
+from orchestration.settings import get_settings
+from orchestration.stack import stop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("only", nargs="*", help="sensor, ingest (default: all)")
+    args = parser.parse_args()
+    selected = set(args.only or ["sensor", "ingest"])
+    with tempfile.TemporaryDirectory(prefix="landfall-bench-state-") as state:
+        os.environ["LANDFALL_STATE_DIR"] = state
+        os.environ["LANDFALL_S3_PORT"] = str(local_stack.free_port())
+        os.environ.pop("LANDFALL_S3_ENDPOINT", None)
+        os.environ.pop("LANDFALL_WAREHOUSE_PATH", None)
+        settings = get_settings()
+        local_stack.apply_local_environment(settings)
+        local_stack.ensure_duckdb_extensions()
+        port = int(settings.s3_endpoint.rsplit(":", 1)[1])
+        server = local_stack.start_s3_server(port, settings.state_dir / "moto.log")
+        try:
+            s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1")
+            landing = LandingBucket(
+                bucket="bench-ingest",
+                endpoint_url=settings.s3_endpoint,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+            if "ingest" in selected:
+                from bench import ingest
+
+                s3.create_bucket(Bucket="bench-ingest")
+                ingest.run(s3, landing)
+            if "sensor" in selected:
+                from bench import sensor_tick
+
+                s3.create_bucket(Bucket="bench-sensor")
+                sensor_tick.run(s3, "bench-sensor")
+        finally:
+            stop(server)
+
+
+if __name__ == "__main__":
+    main()

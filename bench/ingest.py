@@ -1,0 +1,63 @@
+"""Ingest throughput of a 1M-row CSV through Landfall's Sling path (download + validation +
+Sling + contract merge) vs DuckDB's native `read_csv` of the same file into a table."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from bench.results import record
+from landing.samples import write_orders_csv
+from landing.zones import load_zones
+from orchestration.factories.landing_zones import build_zone_assets
+from orchestration.resources import DuckDBWarehouse, LandingBucket
+
+ROWS = 1_000_000
+
+
+def run(s3, landing: LandingBucket, rows: int = ROWS) -> None:
+    zone = next(z for z in load_zones() if z.name == "orders")
+    with tempfile.TemporaryDirectory(prefix="landfall-bench-") as tmp:
+        folder = Path(tmp)
+        csv_path = write_orders_csv(folder / "orders.csv", rows)
+        key = "orders/bench/orders-1m.csv"
+        s3.upload_file(str(csv_path), landing.bucket, key)
+        print(f"ingest of {rows} rows ({csv_path.stat().st_size / 1e6:.0f} MB)")
+
+        native_db = folder / "native.duckdb"
+        started = time.perf_counter()
+        con = duckdb.connect(str(native_db))
+        con.execute(
+            "CREATE TABLE orders AS SELECT * FROM read_csv(?, header = true)", [str(csv_path)]
+        )
+        native_rows = con.execute("SELECT count(*) FROM orders").fetchone()[0]
+        con.close()
+        native = time.perf_counter() - started
+
+        warehouse = DuckDBWarehouse(path=str(folder / "warehouse.duckdb"))
+        with dg.instance_for_test() as instance:
+            instance.add_dynamic_partitions(zone.partitions_name, [key])
+            started = time.perf_counter()
+            result = dg.materialize(
+                [build_zone_assets(zone)],
+                partition_key=key,
+                instance=instance,
+                resources={"landing": landing, "warehouse": warehouse},
+            )
+            ours = time.perf_counter() - started
+        assert result.success
+        with warehouse.connect(read_only=True) as con:
+            loaded = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
+        assert loaded == native_rows == rows, (loaded, native_rows)
+
+    ours_rps, native_rps = rows / ours, rows / native
+    ratio = ours_rps / native_rps
+    print(
+        f"  Landfall/Sling {ours:.1f} s ({ours_rps:,.0f} rows/s), DuckDB read_csv "
+        f"{native:.1f} s ({native_rps:,.0f} rows/s), ratio {ratio:.2f}"
+    )
+    record("ingest", f"{ours_rps:,.0f} rows/s", f"{native_rps:,.0f} rows/s", ratio, "≥ 0.3× native")

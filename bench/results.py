@@ -1,0 +1,33 @@
+"""bench/RESULTS.md: one row per benchmark, `ratio` = how many times better than the baseline
+(above 1 is better)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+HEADER = [
+    "| benchmark | ours | baseline | ratio | target | date |",
+    "|---|---|---|---|---|---|",
+]
+
+
+def record(name: str, ours: str, baseline: str, ratio: float, target: str) -> None:
+    """Insert or replace the row named `name`."""
+    rows: dict[str, str] = {}
+    if RESULTS.exists():
+        for line in RESULTS.read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("|") and cells[0] not in ("benchmark", "---") and len(cells) == 6:
+                rows[cells[0]] = line
+    rows[name] = f"| {name} | {ours} | {baseline} | {ratio:.2f} | {target} | {date.today()} |"
+    body = [rows[k] for k in sorted(rows)]
+    RESULTS.write_text(
+        "# Benchmark results\n\nWritten by `make bench` (each benchmark replaces its own row). "
+        "`ratio` says how many times better than the baseline measured in the same run "
+        "(baseline time ÷ ours, or our throughput ÷ the baseline's): above 1 is better.\n\n"
+        + "\n".join(HEADER + body)
+        + "\n"
+    )
+    print(f"  recorded: {rows[name]}")
