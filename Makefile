@@ -33,7 +33,7 @@ define run_pytest
 endef
 
 test: setup
-	$(call run_pytest,)
+	$(call run_pytest,--durations=15)
 
 test-slow: setup
 	$(call run_pytest,-m slow)

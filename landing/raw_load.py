@@ -5,6 +5,8 @@ transaction together with the ledger row. Re-loading a file replaces its rows, n
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -115,6 +117,19 @@ def _replace_rows(
     return con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
 
 
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Rows and their ledger row commit together or not at all."""
+    ledger.ensure_ledger(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def merge_staged(
     con: duckdb.DuckDBPyConnection,
     zone: ZoneSpec,
@@ -126,9 +141,7 @@ def merge_staged(
 
     Raises BadFileError (after rolling back) when the staged rows break the zone contract.
     """
-    ledger.ensure_ledger(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         counts = {
             s.raw_table: _replace_rows(
                 con,
@@ -150,10 +163,6 @@ def merge_staged(
             size=obj.size,
             at=loaded_at,
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return counts
 
 
@@ -165,9 +174,7 @@ def record_quarantine(
     at: datetime,
 ) -> None:
     """Record a bad version; it replaces the key's earlier rows (its current content is bad)."""
-    ledger.ensure_ledger(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         for table in [zone.table_name, *zone.child_tables]:
             if _columns(con, zone.schema_name, table):
                 con.execute(
@@ -185,10 +192,6 @@ def record_quarantine(
             at=at,
             reason=reason,
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def drop_staged(con: duckdb.DuckDBPyConnection, staged: list[StagedTable]) -> None:

@@ -27,12 +27,12 @@ class LandingBucket(dg.ConfigurableResource):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
 
-    def client(self) -> Any:
+    def _boto(self, service: str) -> Any:
         import boto3
         from botocore.config import Config
 
         return boto3.client(
-            "s3",
+            service,
             endpoint_url=self.endpoint_url,
             region_name=self.region_name,
             aws_access_key_id=self.aws_access_key_id,
@@ -40,16 +40,13 @@ class LandingBucket(dg.ConfigurableResource):
             config=Config(retries={"max_attempts": 5, "mode": "adaptive"}),
         )
 
-    def sqs_client(self) -> Any:
-        import boto3
+    def client(self) -> Any:
+        """S3 client for the landing bucket."""
+        return self._boto("s3")
 
-        return boto3.client(
-            "sqs",
-            endpoint_url=self.endpoint_url,
-            region_name=self.region_name,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-        )
+    def sqs_client(self) -> Any:
+        """SQS client for zones in event mode."""
+        return self._boto("sqs")
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):

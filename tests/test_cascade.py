@@ -76,9 +76,14 @@ def test_dropped_files_cascade_to_scores(bucket, warehouse, monkeypatch):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_demo_cascades_through_the_daemon_by_itself(tmp_path):
-    """`landfall demo`: real daemon, sensors and automation; no one clicks anything."""
+    """`landfall demo`: real daemon, sensors and automation; no one clicks anything.
+
+    Slow (about five minutes on two cores: eleven runs, each a fresh process); the default
+    suite covers the same cascade in-process and the automation decisions with Dagster's own
+    evaluation (tests/orchestration/test_cascade_automation.py)."""
     result = subprocess.run(
         [
             sys.executable,

@@ -4,6 +4,7 @@ nothing twice, bad files quarantined with their reason, awkward keys handled."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import pytest
@@ -182,8 +183,12 @@ def test_a_thousand_small_files_across_capped_ticks(bucket):
         update={"sensor": ZONES["orders"].sensor.model_copy(update={"max_objects_per_tick": 300})}
     )
     body = _orders(1)
-    for i in range(1000):
+
+    def put(i: int) -> None:
         bucket.s3.put_object(Bucket=bucket.landing.bucket, Key=f"orders/f{i:04d}.csv", Body=body)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, range(1000)))
     with dg.instance_for_test() as instance:
         cursor, ticks, run_keys = None, 0, []
         while True:
