@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -266,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     drop.add_argument("--batch", help="folder under each prefix (default: now)")
     drop.set_defaults(fn=_cmd_drop_samples)
     args = parser.parse_args(argv)
+    # SIGTERM (a supervisor, `timeout`) stops the stack as cleanly as Ctrl-C does
+    signal.signal(signal.SIGTERM, _interrupt)
     return args.fn(args)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
