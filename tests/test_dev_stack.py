@@ -42,8 +42,11 @@ def test_dev_serves_three_locations_with_lineage_and_starts_runs(tmp_path):
     env = {**os.environ, "LANDFALL_STATE_DIR": str(tmp_path), "LANDFALL_S3_PORT": str(free_port())}
     dev = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "dev", "--ui-port", str(ui_port)],
-        cwd=PROJECT_ROOT, env=env, start_new_session=True,
-        stdout=open(tmp_path / "dev.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        cwd=PROJECT_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=open(tmp_path / "dev.log", "wb"),
+        stderr=subprocess.STDOUT,  # noqa: SIM115
     )
     try:
         wait_for_http(f"{url}/server_info", timeout_s=300, proc=dev)
@@ -53,8 +56,7 @@ def test_dev_serves_three_locations_with_lineage_and_starts_runs(tmp_path):
             for e in data["workspaceOrError"]["locationEntries"]
         }
         assert locations == {
-            name: ("LOADED", "RepositoryLocation")
-            for name in ("ingestion", "transformation", "ml")
+            name: ("LOADED", "RepositoryLocation") for name in ("ingestion", "transformation", "ml")
         }
         deps = {
             "/".join(n["assetKey"]["path"]): {"/".join(k["path"]) for k in n["dependencyKeys"]}
