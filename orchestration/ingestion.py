@@ -13,6 +13,7 @@ from orchestration.factories.landing_zones import (
 )
 from orchestration.resources import landing_bucket, warehouse
 from sensors.landing import build_landing_sensor
+from sensors.notifications import notify_on_run_failure
 
 
 def build_definitions() -> dg.Definitions:
@@ -26,7 +27,8 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
-        sensors=[*sensors, automation_sensor("ingestion")],
+        # one failure sensor watches every code location
+        sensors=[*sensors, automation_sensor("ingestion"), notify_on_run_failure],
         # one process per run: a second Python per step would double start-up on every file
         executor=dg.in_process_executor,
         resources={"landing": landing_bucket(), "warehouse": warehouse()},

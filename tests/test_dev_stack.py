@@ -45,8 +45,8 @@ def test_dev_serves_three_locations_with_lineage_and_starts_runs(tmp_path):
         cwd=PROJECT_ROOT,
         env=env,
         start_new_session=True,
-        stdout=open(tmp_path / "dev.log", "wb"),
-        stderr=subprocess.STDOUT,  # noqa: SIM115
+        stdout=open(tmp_path / "dev.log", "wb"),  # noqa: SIM115 - lives as long as the process
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_http(f"{url}/server_info", timeout_s=300, proc=dev)

@@ -1,0 +1,85 @@
+"""A failed run produces one message with run id, failed step, assets, error and a UI link,
+delivered to a Slack-compatible webhook (a real HTTP server on 127.0.0.1) or a JSONL file."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pytest
+
+from sensors.notifications import notify_on_run_failure
+
+
+@dg.asset(key=["raw", "always_fails"])
+def always_fails() -> None:
+    raise ConnectionError("warehouse unavailable: lock held by another process")
+
+
+@pytest.fixture
+def webhook(monkeypatch) -> Iterator[list[dict]]:
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("LANDFALL_NOTIFY_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    try:
+        yield received
+    finally:
+        server.shutdown()
+
+
+def _failed_run(instance: dg.DagsterInstance) -> tuple[dg.DagsterRun, dg.DagsterEvent]:
+    result = dg.materialize([always_fails], instance=instance, raise_on_error=False)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE]
+    return run, failure
+
+
+def _notify(instance, run, failure) -> None:
+    context = dg.build_run_status_sensor_context(
+        sensor_name="notify_on_run_failure",
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=failure,
+    ).for_run_failure()
+    notify_on_run_failure(context)
+
+
+def test_failed_run_posts_one_message_to_the_webhook(webhook):
+    with dg.instance_for_test() as instance:
+        run, failure = _failed_run(instance)
+        _notify(instance, run, failure)
+    [payload] = webhook
+    details = payload["landfall"]
+    assert details["run_id"] == run.run_id
+    assert details["failed_steps"] == ["raw__always_fails"]
+    assert details["asset_keys"] == ["raw/always_fails"]
+    assert details["ui_link"].endswith(f"/runs/{run.run_id}")
+    assert run.run_id[:8] in payload["text"] and "raw/always_fails" in payload["text"]
+
+
+def test_without_a_webhook_the_message_goes_to_the_local_jsonl(landfall_env, monkeypatch):
+    monkeypatch.delenv("LANDFALL_NOTIFY_WEBHOOK_URL", raising=False)
+    sink = landfall_env.state_dir / "notifications.jsonl"
+    before = sink.read_text().splitlines() if sink.exists() else []
+    with dg.instance_for_test() as instance:
+        run, failure = _failed_run(instance)
+        _notify(instance, run, failure)
+    lines = sink.read_text().splitlines()[len(before) :]
+    assert [json.loads(line)["run_id"] for line in lines] == [run.run_id]
