@@ -22,6 +22,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 from snowflake.snowpark import DataFrame, Session
+from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import (
     BooleanType,
     ByteType,
@@ -40,7 +41,7 @@ from snowflake.snowpark.types import (
     TimestampType,
 )
 
-WriteMode = Literal["overwrite", "append"]
+WriteMode = Literal["overwrite", "append", "upsert"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
@@ -204,25 +205,58 @@ class SnowparkWarehouse:
         return self._session.create_dataframe(rows, schema=StructType(fields))
 
     def write_table(
-        self, df: DataFrame, schema: str, table: str, mode: WriteMode = "overwrite"
+        self,
+        df: DataFrame,
+        schema: str,
+        table: str,
+        mode: WriteMode = "overwrite",
+        keys: tuple[str, ...] = (),
     ) -> None:
-        """Write ``df`` to ``schema.table``; ``overwrite`` replaces, ``append`` inserts by name.
+        """Write ``df`` to ``schema.table``; ``overwrite`` replaces, ``append`` inserts by name,
+        ``upsert`` replaces the rows whose ``keys`` match and inserts the rest (never duplicates).
 
         Locally the schema is created if missing and column types follow ``df.schema``.
         On Snowflake the schema must already exist.
         """
         validate_identifier(schema)
         validate_identifier(table)
-        if mode not in ("overwrite", "append"):
-            raise ValueError(f"mode must be 'overwrite' or 'append', not {mode!r}")
+        if mode not in ("overwrite", "append", "upsert"):
+            raise ValueError(f"mode must be 'overwrite', 'append' or 'upsert', not {mode!r}")
+        if mode == "upsert" and not keys:
+            raise ValueError("upsert needs the key columns")
+        for key in keys:
+            validate_identifier(key)
         if self._duckdb_path is None:
             target = [schema.upper(), table.upper()]
-            if mode == "append":
+            if mode == "upsert":
+                self._merge_snowflake(df, target, keys)
+            elif mode == "append":
                 df.write.save_as_table(target, mode="append", column_order="name")
             else:
                 df.write.save_as_table(target, mode="overwrite")
             return
-        self._write_duckdb(df, schema, table, mode)
+        self._write_duckdb(df, schema, table, mode, keys)
+
+    def _merge_snowflake(self, df: DataFrame, target: list[str], keys: tuple[str, ...]) -> None:
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        try:
+            existing = self._session.table(target)
+            existing.columns  # noqa: B018 - raises when the table does not exist yet
+        except SnowparkSQLException:
+            df.write.save_as_table(target, mode="overwrite")
+            return
+        source = df.alias("incoming")
+        join = None
+        for key in keys:
+            clause = existing[key.upper()] == source[key.upper()]
+            join = clause if join is None else join & clause
+        values = {c: source[c] for c in df.columns}
+        existing.merge(
+            source,
+            join,
+            [F.when_matched().update(values), F.when_not_matched().insert(values)],
+        )
 
     def close(self) -> None:
         """Close the Snowpark session if this object created it."""
@@ -236,7 +270,9 @@ class SnowparkWarehouse:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _write_duckdb(self, df: DataFrame, schema: str, table: str, mode: WriteMode) -> None:
+    def _write_duckdb(
+        self, df: DataFrame, schema: str, table: str, mode: WriteMode, keys: tuple[str, ...] = ()
+    ) -> None:
         assert self._duckdb_path is not None
         fields = df.schema.fields
         names = [_column_name(f) for f in fields]
@@ -265,6 +301,15 @@ class SnowparkWarehouse:
                         f"CREATE TABLE IF NOT EXISTS {target} AS "
                         f"SELECT {select_list} FROM landfall_incoming WHERE false"
                     )
+                    if mode == "upsert":
+                        matches = " AND ".join(
+                            f"t.{_quote_duckdb(k.lower())} = i.{_quote_duckdb(k.lower())}"
+                            for k in keys
+                        )
+                        con.execute(
+                            f"DELETE FROM {target} AS t USING landfall_incoming AS i "
+                            f"WHERE {matches}"
+                        )
                     con.execute(
                         f"INSERT INTO {target} BY NAME SELECT {select_list} FROM landfall_incoming"
                     )
