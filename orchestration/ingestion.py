@@ -14,6 +14,7 @@ from orchestration.factories.landing_zones import (
 from orchestration.resources import landing_bucket, warehouse
 from sensors.landing import build_landing_sensor
 from sensors.notifications import notify_on_run_failure
+from sensors.reactions import reaction_sensors
 
 
 def build_definitions() -> dg.Definitions:
@@ -28,7 +29,12 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         jobs=jobs,
         # one failure sensor watches every code location
-        sensors=[*sensors, automation_sensor("ingestion"), notify_on_run_failure],
+        sensors=[
+            *sensors,
+            automation_sensor("ingestion"),
+            notify_on_run_failure,
+            *reaction_sensors("ingestion"),
+        ],
         # one process per run: a second Python per step would double start-up on every file
         executor=dg.in_process_executor,
         resources={"landing": landing_bucket(), "warehouse": warehouse()},

@@ -12,6 +12,7 @@ from orchestration.automation_sensors import automation_sensor
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import IO_RETRY
 from orchestration.snowpark import SnowparkResource, snowpark_resource
+from sensors.reactions import reaction_sensors
 
 MART = dg.AssetKey(["marts", "customer_order_features"])
 SCORES = dg.AssetKey(["ml", "customer_scores"])
@@ -124,7 +125,7 @@ scores_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=[customer_scores],
     jobs=[scores_job],
-    sensors=[automation_sensor("ml")],
+    sensors=[automation_sensor("ml"), *reaction_sensors("ml")],
     executor=dg.in_process_executor,
     resources={"snowpark": snowpark_resource()},
 )

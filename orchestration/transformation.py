@@ -10,6 +10,7 @@ from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import IO_RETRY
 from orchestration.translation import LandfallDbtTranslator
+from sensors.reactions import reaction_sensors
 
 
 def _release_duckdb_adapter() -> None:
@@ -53,7 +54,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[landfall_dbt_models],
         jobs=[transform_job],
-        sensors=[automation_sensor("transformation")],
+        sensors=[automation_sensor("transformation"), *reaction_sensors("transformation")],
         executor=dg.in_process_executor,
         resources={"dbt": dbt_resource()},
     )

@@ -77,10 +77,19 @@ def failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun, error: str
 
 
 def send(message: FailureMessage) -> str:
-    """Deliver to the configured sink; returns where it went."""
+    """Deliver a failure message to the configured sink; returns where it went."""
+    return deliver(
+        subject=f"Landfall run failed: {message.job} ({message.run_id[:8]})",
+        text=message.text,
+        details=asdict(message),
+    )
+
+
+def deliver(subject: str, text: str, details: dict) -> str:
+    """Deliver any notification to the configured sink; returns where it went."""
     webhook = os.environ.get("LANDFALL_NOTIFY_WEBHOOK_URL")
     if webhook:
-        body = json.dumps({"text": message.text, "landfall": asdict(message)}).encode()
+        body = json.dumps({"text": text, "landfall": details}).encode()
         request = urllib.request.Request(
             webhook, data=body, headers={"Content-Type": "application/json"}
         )
@@ -90,10 +99,10 @@ def send(message: FailureMessage) -> str:
     smtp_host = os.environ.get("LANDFALL_NOTIFY_SMTP_HOST")
     if smtp_host:
         email = EmailMessage()
-        email["Subject"] = f"Landfall run failed: {message.job} ({message.run_id[:8]})"
+        email["Subject"] = subject
         email["From"] = os.environ.get("LANDFALL_NOTIFY_SMTP_FROM", "landfall@localhost")
         email["To"] = os.environ["LANDFALL_NOTIFY_SMTP_TO"]
-        email.set_content(message.text)
+        email.set_content(text)
         port = int(os.environ.get("LANDFALL_NOTIFY_SMTP_PORT", "587"))
         with smtplib.SMTP(smtp_host, port, timeout=10) as smtp:
             if os.environ.get("LANDFALL_NOTIFY_SMTP_USER"):
@@ -107,7 +116,7 @@ def send(message: FailureMessage) -> str:
     path = Path(get_settings().state_dir) / "notifications.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(asdict(message)) + "\n")
+        out.write(json.dumps({"subject": subject, **details}) + "\n")
     return str(path)
 
 
