@@ -41,6 +41,18 @@ class SensorSpec(BaseModel):
     queue_url_env: str | None = None
 
 
+class FreshnessSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_lag: str  # e.g. "26h": the raw table must have been loaded within this lag
+
+    @field_validator("max_lag")
+    @classmethod
+    def _lag_parses(cls, value: str) -> str:
+        if not re.match(r"^\d+\s*[smhd]$", value.strip().lower()):
+            raise ValueError(f"invalid max_lag {value!r}: expected e.g. '90m', '26h' or '2d'")
+        return value
+
+
 class ZoneSpec(BaseModel):
     """One landing zone: where files land, how they load, what they must contain."""
 
@@ -59,6 +71,7 @@ class ZoneSpec(BaseModel):
     max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     quarantine_prefix: str = "_quarantine/"
     sensor: SensorSpec = SensorSpec()
+    freshness: FreshnessSpec | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     group: str = "landing"
     source_file: Path | None = Field(default=None, exclude=True)

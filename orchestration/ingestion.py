@@ -11,6 +11,7 @@ from orchestration.factories.landing_zones import (
     build_zone_job,
     zone_partitions,
 )
+from orchestration.freshness import freshness_checks
 from orchestration.resources import landing_bucket, warehouse
 from sensors.landing import build_landing_sensor
 from sensors.notifications import notify_on_run_failure
@@ -25,8 +26,10 @@ def build_definitions() -> dg.Definitions:
         assets.append(build_zone_assets(zone))
         jobs.append(job)
         sensors.append(build_landing_sensor(zone, job, zone_partitions(zone)))
+    checks, freshness_sensors = freshness_checks(assets, "ingestion")
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
         jobs=jobs,
         # one failure sensor watches every code location
         sensors=[
@@ -34,6 +37,7 @@ def build_definitions() -> dg.Definitions:
             automation_sensor("ingestion"),
             notify_on_run_failure,
             *reaction_sensors("ingestion"),
+            *freshness_sensors,
         ],
         # one process per run: a second Python per step would double start-up on every file
         executor=dg.in_process_executor,

@@ -7,6 +7,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.automation_sensors import automation_sensor
 from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
+from orchestration.freshness import freshness_checks
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import IO_RETRY
 from orchestration.translation import LandfallDbtTranslator
@@ -51,10 +52,16 @@ def build_definitions() -> dg.Definitions:
         selection=dg.AssetSelection.assets(landfall_dbt_models),
         description="Build every dbt model and run its tests.",
     )
+    checks, freshness_sensors = freshness_checks([landfall_dbt_models], "transformation")
     return dg.Definitions(
         assets=[landfall_dbt_models],
+        asset_checks=checks,
         jobs=[transform_job],
-        sensors=[automation_sensor("transformation"), *reaction_sensors("transformation")],
+        sensors=[
+            automation_sensor("transformation"),
+            *reaction_sensors("transformation"),
+            *freshness_sensors,
+        ],
         executor=dg.in_process_executor,
         resources={"dbt": dbt_resource()},
     )

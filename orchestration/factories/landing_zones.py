@@ -19,6 +19,7 @@ from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, check_content, check_object
 from landing.zones import ZoneSpec
 from orchestration.automation import automation_condition_from_meta
+from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.resources import DuckDBWarehouse, LandingBucket
 from orchestration.retries import IO_RETRY
@@ -213,6 +214,7 @@ def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
                 "landfall/zone_file": source,
                 "landfall/prefix": zone.prefix,
                 "landfall/contract": json.dumps(zone.columns),
+                **({MAX_LAG_KEY: zone.freshness.max_lag} if zone.freshness else {}),
             },
         )
         for table_key in zone.table_keys
