@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ml.scoring import ChurnModel
+from ml.scoring import DEFAULT_MODEL, ChurnModel
 from ml.warehouse_io import SnowparkWarehouse
 
 # (name, DuckDB type) in the column order of marts.customer_order_features.
@@ -113,3 +113,21 @@ def reference_score() -> Callable[[Mapping[str, float], ChurnModel], float]:
 @pytest.fixture(scope="session")
 def seed_marts() -> Callable[[Path], None]:
     return _seed_marts
+
+
+@pytest.fixture
+def assert_stored_scores(
+    expected_features: dict[int, dict[str, float]],
+) -> Callable[[list[tuple[Any, ...]], datetime, str | None], None]:
+    """Rows (customer_id, score, model_version, scored_at, source_partition) as written."""
+
+    def check(rows: list[tuple[Any, ...]], scored_at: datetime, partition: str | None) -> None:
+        assert [r[0] for r in rows] == sorted(expected_features)
+        for customer_id, value, version, at, part in rows:
+            expected = _reference_score(expected_features[customer_id], DEFAULT_MODEL)
+            assert value == pytest.approx(expected, abs=1e-12)
+            assert version == DEFAULT_MODEL.version
+            assert at == scored_at
+            assert part == partition
+
+    return check

@@ -156,7 +156,7 @@ def test_score_and_save_as_table(
     warehouse: SnowparkWarehouse,
     fakesnow_params: dict[str, Any],
     expected_features: dict[int, dict[str, float]],
-    reference_score: Callable[..., float],
+    assert_stored_scores: Callable[..., None],
 ) -> None:
     marts = warehouse.read_table("marts", "customer_order_features")
     scored = score(build_features(marts), DEFAULT_MODEL, SCORED_AT, "2024-06-01")
@@ -167,13 +167,7 @@ def test_score_and_save_as_table(
         "SELECT customer_id, score, model_version, scored_at, source_partition "
         f"FROM {DATABASE}.ML.CUSTOMER_SCORES ORDER BY customer_id",
     )
-    assert [r[0] for r in rows] == sorted(expected_features)
-    for customer_id, value, version, scored_at, partition in rows:
-        expected = reference_score(expected_features[customer_id], DEFAULT_MODEL)
-        assert value == pytest.approx(expected, abs=1e-12)
-        assert version == DEFAULT_MODEL.version
-        assert scored_at == SCORED_AT
-        assert partition == "2024-06-01"
+    assert_stored_scores(rows, SCORED_AT, "2024-06-01")
 
     later = score(build_features(marts), DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
     # Reversed columns: append must match by name (save_as_table column_order="name").

@@ -171,7 +171,7 @@ def test_local_round_trip_through_duckdb(
     tmp_path: Path,
     seed_marts: Callable[[Path], None],
     expected_features: dict[int, dict[str, float]],
-    reference_score: Callable[..., float],
+    assert_stored_scores: Callable[..., None],
 ) -> None:
     db = tmp_path / "warehouse.duckdb"
     seed_marts(db)
@@ -201,13 +201,7 @@ def test_local_round_trip_through_duckdb(
         "scored_at": "TIMESTAMP",
         "source_partition": "VARCHAR",
     }
-    assert [r[0] for r in rows] == sorted(expected_features)
-    for customer_id, value, version, scored_at, partition in rows:
-        expected = reference_score(expected_features[customer_id], DEFAULT_MODEL)
-        assert value == pytest.approx(expected, abs=1e-12)
-        assert version == DEFAULT_MODEL.version
-        assert scored_at == SCORED_AT
-        assert partition == "2024-06-01"
+    assert_stored_scores(rows, SCORED_AT, "2024-06-01")
 
     # Append inserts by name (columns deliberately reversed); NULL partitions stay NULL.
     later = score(build_features(marts), DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
