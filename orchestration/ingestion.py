@@ -14,7 +14,7 @@ from orchestration.factories.landing_zones import (
 from orchestration.freshness import freshness_checks
 from orchestration.resources import landing_bucket, warehouse
 from sensors.landing import build_landing_sensor
-from sensors.notifications import notify_on_run_failure
+from sensors.notifications import notify_on_check_failure, notify_on_run_failure
 from sensors.reactions import reaction_sensors
 
 
@@ -36,6 +36,7 @@ def build_definitions() -> dg.Definitions:
             *sensors,
             automation_sensor("ingestion"),
             notify_on_run_failure,
+            notify_on_check_failure,
             *reaction_sensors("ingestion"),
             *freshness_sensors,
         ],

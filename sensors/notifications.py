@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import smtplib
+import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
@@ -131,3 +132,45 @@ def notify_on_run_failure(context: dg.RunFailureSensorContext) -> None:
     message = failure_message(context.instance, context.dagster_run, error)
     where = send(message)
     context.log.info(f"notified failure of run {message.run_id} via {where}")
+
+
+@dg.sensor(
+    name="notify_on_check_failure",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sends one message per failed ERROR-severity asset check evaluation.",
+)
+def notify_on_check_failure(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Reads check evaluations after the cursor (an event timestamp; the SQLite event log is
+    sharded by run, so storage ids are not a global order), so each is notified once."""
+    if not context.cursor:  # first tick: start from now rather than replay history
+        context.update_cursor(str(time.time()))
+        return dg.SkipReason("cursor initialised")
+    records = context.instance.get_event_records(
+        dg.EventRecordsFilter(
+            event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+            after_timestamp=float(context.cursor),
+        ),
+        ascending=True,
+        limit=500,
+    )
+    sent = 0
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            description = (evaluation.description or "").strip()[:MAX_ERROR_CHARS]
+            link = f"{get_settings().ui_url}/assets/{'/'.join(evaluation.asset_key.path)}"
+            deliver(
+                subject=f"Landfall check failed: {key}",
+                text=f":warning: Landfall check failed: {key}\n{description}\n{link}",
+                details={
+                    "check": key,
+                    "run_id": record.run_id,
+                    "description": description,
+                    "ui_link": link,
+                },
+            )
+            sent += 1
+        context.update_cursor(str(record.timestamp))
+    return dg.SkipReason(f"{sent} failed check(s) notified")

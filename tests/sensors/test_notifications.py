@@ -83,3 +83,33 @@ def test_without_a_webhook_the_message_goes_to_the_local_jsonl(landfall_env, mon
         _notify(instance, run, failure)
     lines = sink.read_text().splitlines()[len(before) :]
     assert [json.loads(line)["run_id"] for line in lines] == [run.run_id]
+
+
+def test_failed_checks_are_notified_once_each(webhook):
+    from sensors.notifications import notify_on_check_failure
+
+    @dg.asset(
+        key=["raw", "checked"],
+        check_specs=[dg.AssetCheckSpec("contract", asset=dg.AssetKey(["raw", "checked"]))],
+    )
+    def checked():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(
+            passed=False,
+            description="column amount: 1 value(s) are not double",
+            severity=dg.AssetCheckSeverity.ERROR,
+        )
+
+    def tick(instance, cursor):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor)
+        notify_on_check_failure(context)
+        return context.cursor
+
+    with dg.instance_for_test() as instance:
+        cursor = tick(instance, None)  # starts from now: history is not replayed
+        dg.materialize([checked], instance=instance)
+        cursor = tick(instance, cursor)
+        cursor = tick(instance, cursor)  # nothing new: nothing sent
+    [payload] = webhook
+    assert payload["landfall"]["check"] == "raw/checked:contract"
+    assert "column amount" in payload["text"]
