@@ -82,6 +82,12 @@ def customer_scores(context: dg.AssetExecutionContext, snowpark: SnowparkResourc
         table = wh.read_table("ml", "customer_scores")
         outcomes.append(quality.one_score_per_customer_and_version(table))
         rows = table.count()
+        columns = dg.TableSchema(
+            columns=[
+                dg.TableColumn(f.name.strip('"').lower(), str(f.datatype))
+                for f in table.schema.fields
+            ]
+        )
 
     previous = context.instance.get_latest_materialization_event(SCORES)
     previous_mean = previous.asset_materialization.metadata.get("score_mean") if previous else None
@@ -93,6 +99,7 @@ def customer_scores(context: dg.AssetExecutionContext, snowpark: SnowparkResourc
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": int(rows),
+            "dagster/column_schema": columns,
             "scored_this_run": distribution["scored"],
             "model_version": DEFAULT_MODEL.version,
             "score_mean": distribution["mean"],

@@ -43,7 +43,12 @@ def build_definitions() -> dg.Definitions:
         # subset never tests against a model that is not there yet.
         os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
         try:
-            yield from dbt.cli(["build"], context=context).stream().fetch_row_counts()
+            yield from (
+                dbt.cli(["build"], context=context)
+                .stream()
+                .fetch_row_counts()
+                .fetch_column_metadata()  # column schema (and lineage) on every model
+            )
         finally:
             _release_duckdb_adapter()
 

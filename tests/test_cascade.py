@@ -42,6 +42,13 @@ def test_dropped_files_cascade_to_scores(bucket, warehouse, monkeypatch):
             raise_on_error=True,
         )
         assert dbt_run.success
+        mart = next(
+            e.materialization
+            for e in dbt_run.get_asset_materialization_events()
+            if e.materialization.asset_key == dg.AssetKey(["marts", "customer_order_features"])
+        )
+        mart_columns = {c.name for c in mart.metadata["dagster/column_schema"].value.columns}
+        assert {"customer_id", "order_count", "days_since_last_order"} <= mart_columns
         ml_run = dg.materialize(
             [customer_scores],
             instance=instance,
@@ -54,6 +61,8 @@ def test_dropped_files_cascade_to_scores(bucket, warehouse, monkeypatch):
             if e.materialization.asset_key == dg.AssetKey(["ml", "customer_scores"])
         ]
         assert scored.metadata["dagster/row_count"].value == 12
+        score_columns = {c.name for c in scored.metadata["dagster/column_schema"].value.columns}
+        assert {"customer_id", "score", "model_version"} <= score_columns
 
     orders_in_file = (
         len(list(csv.reader(io.StringIO(files["orders/2026-11-01/orders_0001.csv"].decode())))) - 1

@@ -23,6 +23,7 @@ from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.resources import DuckDBWarehouse, LandingBucket
 from orchestration.retries import IO_RETRY
+from orchestration.table_metadata import column_schema
 
 STAGE_SCHEMA = "_landfall_stage"
 FILE_CHECK = "file_accepted"
@@ -157,6 +158,8 @@ def ingest_partition(
             quarantine_object(client, bucket, zone, obj, reason, now)
         with warehouse.connect() as con:
             raw_load.record_quarantine(con, zone, obj, reason, now)
+    with warehouse.connect() as con:
+        schemas = {t[-1]: column_schema(con, *t) for t in zone.table_keys}
 
     common = {
         "landfall/file": f"s3://{bucket}/{key}",
@@ -176,6 +179,7 @@ def ingest_partition(
                 **common,
                 "dagster/row_count": rows,
                 "dagster/table_name": qualified(*table_key),
+                "dagster/column_schema": schemas[table],
             },
             data_version=dg.DataVersion(f"{obj.etag}:{'q' if reason else 'ok'}"),
         )

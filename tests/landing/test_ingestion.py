@@ -107,3 +107,16 @@ def test_bad_file_is_quarantined_and_the_rest_of_the_tick_loads(bucket, warehous
     # nothing is deleted from the landing prefix
     landed = bucket.s3.list_objects_v2(Bucket=bucket.landing.bucket, Prefix="orders/")
     assert {o["Key"] for o in landed["Contents"]} == {"orders/good.csv", "orders/bad.csv"}
+
+
+def test_raw_materializations_carry_the_column_schema_read_after_the_write(bucket, warehouse):
+    zone = ZONES["orders"]
+    body = sample_files(orders=5, files_per_zone=1)["orders/2026-11-01/orders_0001.csv"]
+    bucket.put({"orders/s.csv": body})
+    with dg.instance_for_test() as instance:
+        tick(instance, zone, bucket.landing, None)
+        run = ingest(instance, zone, "orders/s.csv", bucket.landing, warehouse)
+    [mat] = run.asset_materializations_for_node("ingest_orders")
+    columns = {c.name: c.type for c in mat.metadata["dagster/column_schema"].value.columns}
+    assert columns["order_id"] == "BIGINT" and columns["amount"] == "DECIMAL(18,2)"
+    assert columns["_landfall_file"] == "VARCHAR"
