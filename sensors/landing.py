@@ -56,8 +56,7 @@ def build_landing_sensor(
                 lexical_keys=zone.sensor.lexical_keys,
             )
             cursor = listing_cursor.serialize()
-        accepted = objects
-        keys = list(dict.fromkeys(o.partition_key for o in accepted))
+        keys = list(dict.fromkeys(o.partition_key for o in objects))
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
@@ -65,7 +64,7 @@ def build_landing_sensor(
                     partition_key=o.partition_key,
                     tags={"landfall/zone": zone.name, "landfall/etag": o.etag},
                 )
-                for o in accepted
+                for o in objects
             ],
             dynamic_partitions_requests=[partitions.build_add_request(keys)] if keys else [],
             cursor=cursor,
