@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import duckdb
 
@@ -99,13 +98,3 @@ def entries(con: duckdb.DuckDBPyConnection, zone: str | None = None) -> list[Led
         params,
     ).fetchall()
     return [LedgerEntry(*row) for row in rows]
-
-
-def summary(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict[str, Any]]:
-    """Files and rows per (zone, state)."""
-    if not _exists(con):
-        return {}
-    rows = con.execute(
-        f"SELECT zone, state, count(*), sum(rows) FROM {LEDGER} GROUP BY zone, state"
-    ).fetchall()
-    return {(z, s): {"files": n, "rows": int(r or 0)} for z, s, n, r in rows}

@@ -33,7 +33,8 @@ class StagedTable:
     stage_table: str
 
 
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """Column name (lower case) -> warehouse type, in table order; empty if no such table."""
     rows = con.execute(
         """SELECT column_name, data_type FROM information_schema.columns
            WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position""",
@@ -78,7 +79,7 @@ def _replace_rows(
 ) -> int:
     source = qualified(staged.stage_schema, staged.stage_table)
     target = qualified(target_schema, staged.raw_table)
-    stage_columns = _columns(con, staged.stage_schema, staged.stage_table)
+    stage_columns = table_columns(con, staged.stage_schema, staged.stage_table)
     missing = [c for c in contract if c not in stage_columns]
     if missing:
         raise BadFileError(f"missing contract columns {missing}")
@@ -95,7 +96,7 @@ def _replace_rows(
         f"{quote_identifier(c)} {t}" for c, t in {**typed, **extra, **PROVENANCE_COLUMNS}.items()
     )
     con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({definition})")
-    existing = _columns(con, target_schema, staged.raw_table)
+    existing = table_columns(con, target_schema, staged.raw_table)
     for column, type_name in extra.items():
         if column not in existing:  # a new column the zone allows: widen, never drop
             con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(column)} {type_name}")
@@ -176,7 +177,7 @@ def record_quarantine(
     """Record a bad version; it replaces the key's earlier rows (its current content is bad)."""
     with _transaction(con):
         for table in [zone.table_name, *zone.child_tables]:
-            if _columns(con, zone.schema_name, table):
+            if table_columns(con, zone.schema_name, table):
                 con.execute(
                     f"DELETE FROM {qualified(zone.schema_name, table)} WHERE _landfall_file = ?",
                     [obj.key],

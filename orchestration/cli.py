@@ -109,8 +109,9 @@ def _print_summary(settings, files, partitions, runs, now, elapsed: float) -> No
     from collections import Counter
 
     from orchestration import progress
+    from orchestration.resources import DuckDBWarehouse
 
-    rows = progress.table_rows(str(settings.warehouse_path))
+    rows = progress.table_rows(DuckDBWarehouse(path=str(settings.warehouse_path)))
     statuses = Counter(r.dagster_run.status.value for r in runs)
     scores = next((n for layer, t, n in rows if layer == "ml" and t == "customer_scores"), 0)
     print("\nLandfall demo summary")
@@ -152,20 +153,16 @@ def _pending(entries: list, home: str) -> list[tuple[str, str]]:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    import duckdb
-
     from landing import ledger
     from orchestration.local_stack import local_environment
+    from orchestration.resources import DuckDBWarehouse
 
     settings = get_settings()
     home = os.environ.get("DAGSTER_HOME") or local_environment(settings)["DAGSTER_HOME"]
     entries: list = []
     if settings.warehouse_path.exists():
-        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-        try:
+        with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
             entries = ledger.entries(con, args.zone)
-        finally:
-            con.close()
     pending = [(z, k) for z, k in _pending(entries, home) if not args.zone or z == args.zone]
     print(f"{'zone':<10} {'state':<12} {'rows':>8}  {'etag':<12} key / reason")
     for zone, key in pending:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dagster as dg
-import duckdb
 
-from landing import ledger
 from landing.identifiers import qualified
 from landing.zones import ZoneSpec
+from orchestration.resources import DuckDBWarehouse
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -96,10 +95,9 @@ def progress(
     )
 
 
-def table_rows(warehouse_path: str) -> list[tuple[str, str, int]]:
+def table_rows(warehouse: DuckDBWarehouse) -> list[tuple[str, str, int]]:
     """(layer, table, rows) for every table and view of our layers."""
-    con = duckdb.connect(warehouse_path, read_only=True)
-    try:
+    with warehouse.connect(read_only=True) as con:
         names = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1, 2",
@@ -113,13 +111,3 @@ def table_rows(warehouse_path: str) -> list[tuple[str, str, int]]:
             )
             for schema, table in names
         ]
-    finally:
-        con.close()
-
-
-def ledger_summary(warehouse_path: str) -> dict[tuple[str, str], dict[str, int]]:
-    con = duckdb.connect(warehouse_path, read_only=True)
-    try:
-        return ledger.summary(con)
-    finally:
-        con.close()

@@ -4,11 +4,9 @@ the UI shows every table's columns and types."""
 import dagster as dg
 import duckdb
 
+from landing.raw_load import table_columns
+
 
 def column_schema(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dg.TableSchema:
-    rows = con.execute(
-        """SELECT column_name, data_type FROM information_schema.columns
-           WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position""",
-        [schema, table],
-    ).fetchall()
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(kind)) for name, kind in rows])
+    columns = table_columns(con, schema, table)
+    return dg.TableSchema(columns=[dg.TableColumn(n, str(t)) for n, t in columns.items()])
