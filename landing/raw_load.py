@@ -31,14 +31,32 @@ class StagedTable:
     raw_table: str  # name in the zone's raw schema
     stage_schema: str
     stage_table: str
+    # A database ATTACHed to the warehouse connection (Sling's scratch file); None: the warehouse.
+    stage_catalog: str | None = None
+
+    @property
+    def relation(self) -> str:
+        name = qualified(self.stage_schema, self.stage_table)
+        if self.stage_catalog is None:
+            return name
+        return f"{quote_identifier(self.stage_catalog, 'catalog')}.{name}"
+
+    def columns(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        return table_columns(con, self.stage_schema, self.stage_table, self.stage_catalog)
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
-    """Column name (lower case) -> warehouse type, in table order; empty if no such table."""
+def table_columns(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, catalog: str | None = None
+) -> dict[str, str]:
+    """Column name (lower case) -> warehouse type, in table order; empty if no such table.
+
+    `catalog` names an attached database; by default the connection's own.
+    """
     rows = con.execute(
         """SELECT column_name, data_type FROM information_schema.columns
-           WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position""",
-        [schema, table],
+           WHERE table_catalog = coalesce(?, current_database())
+             AND table_schema = ? AND table_name = ? ORDER BY ordinal_position""",
+        [catalog, schema, table],
     ).fetchall()
     return {name.lower(): data_type for name, data_type in rows}
 
@@ -77,9 +95,9 @@ def _replace_rows(
     obj: LandedObject,
     loaded_at: datetime,
 ) -> int:
-    source = qualified(staged.stage_schema, staged.stage_table)
+    source = staged.relation
     target = qualified(target_schema, staged.raw_table)
-    stage_columns = table_columns(con, staged.stage_schema, staged.stage_table)
+    stage_columns = staged.columns(con)
     missing = [c for c in contract if c not in stage_columns]
     if missing:
         raise BadFileError(f"missing contract columns {missing}")
@@ -197,4 +215,5 @@ def record_quarantine(
 
 def drop_staged(con: duckdb.DuckDBPyConnection, staged: list[StagedTable]) -> None:
     for s in staged:
-        con.execute(f"DROP TABLE IF EXISTS {qualified(s.stage_schema, s.stage_table)}")
+        if s.stage_catalog is None:  # attached scratch databases go with their folder
+            con.execute(f"DROP TABLE IF EXISTS {s.relation}")

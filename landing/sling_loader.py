@@ -1,24 +1,37 @@
-"""Run a zone's Sling replication (landing/sling/<zone>.yaml) for one landed object."""
+"""Run a zone's Sling replication (landing/sling/<zone>.yaml) for one landed object.
+
+Sling writes into a scratch DuckDB file beside the object's local copy, not into the warehouse:
+the warehouse allows one writer, and only the short merge needs it. A large CSV is cut at record
+boundaries into one part per core and the parts run as concurrent Sling processes, because one
+Sling process parses rows on one core.
+"""
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import yaml
 
+from landing.identifiers import quote_literal
 from landing.zones import ZoneSpec
 
 OBJECT_URL, STAGE_TABLE = "{object_url}", "{stage_table}"
 _INSERTED = re.compile(r"inserted (\d+) rows")
+
+
+# Below this size one Sling process is faster than cutting the file and starting several.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+SCRATCH_TABLE = "main.stage"
 
 
 class SlingRunError(RuntimeError):
@@ -26,10 +39,13 @@ class SlingRunError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SlingRunResult:
+class ScratchStage:
+    """Sling's output for one object: table `main.stage` in the DuckDB file `path`."""
+
+    path: Path
     rows: int
     seconds: float
-    replication: dict[str, Any]
+    parts: int
 
 
 def render_replication(zone: ZoneSpec, object_url: str, stage_table: str) -> dict[str, Any]:
@@ -46,32 +62,41 @@ def render_replication(zone: ZoneSpec, object_url: str, stage_table: str) -> dic
     return config
 
 
-def run_replication(
-    zone: ZoneSpec,
-    object_url: str,
-    stage_table: str,
-    connections: Mapping[str, Mapping[str, Any]],
-    log: Callable[[str], None] = print,
-) -> SlingRunResult:
-    """Run Sling for one object into `stage_table`; connections are Sling connection dicts."""
-    from sling import SLING_BIN
-
-    replication = render_replication(zone, object_url, stage_table)
-    env = {
+def _sling_env(connections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    return {
         **os.environ,
         **{name: json.dumps(conn) for name, conn in connections.items()},
         "SLING_LOADED_AT_COLUMN": "false",  # we write our own provenance columns
         "SLING_DISABLE_TELEMETRY": "true",
     }
-    with tempfile.TemporaryDirectory(prefix="landfall-sling-") as tmp:
-        path = Path(tmp) / "replication.yaml"
-        path.write_text(yaml.safe_dump(replication), encoding="utf-8")
-        started = time.monotonic()
-        proc = subprocess.run(
-            [SLING_BIN, "run", "-r", str(path)], capture_output=True, text=True, env=env
-        )
-    seconds = time.monotonic() - started
-    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
+
+
+def _start(
+    zone: ZoneSpec,
+    object_url: str,
+    stage_table: str,
+    connections: Mapping[str, Mapping[str, Any]],
+    folder: Path,
+) -> tuple[subprocess.Popen, dict[str, Any]]:
+    from sling import SLING_BIN
+
+    replication = render_replication(zone, object_url, stage_table)
+    path = folder / "replication.yaml"
+    path.write_text(yaml.safe_dump(replication), encoding="utf-8")
+    proc = subprocess.Popen(
+        [SLING_BIN, "run", "-r", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_sling_env(connections),
+    )
+    return proc, replication
+
+
+def _finish(proc: subprocess.Popen, object_url: str, log: Callable[[str], None]) -> int:
+    """Wait for one Sling process; its inserted row count, or SlingRunError."""
+    output, _ = proc.communicate()
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)
     for line in output.splitlines():
         if line.strip():
             log(f"sling: {line.strip()}")
@@ -79,6 +104,79 @@ def run_replication(
         tail = " | ".join(line.strip() for line in output.splitlines()[-6:] if line.strip())
         raise SlingRunError(f"sling exited {proc.returncode} for {object_url}: {tail}")
     inserted = _INSERTED.findall(output)
-    return SlingRunResult(
-        rows=int(inserted[-1]) if inserted else 0, seconds=seconds, replication=replication
-    )
+    return int(inserted[-1]) if inserted else 0
+
+
+def split_csv(path: Path, parts: int, folder: Path) -> list[Path]:
+    """Cut a CSV at record boundaries into at most `parts` files, each with the header.
+
+    A newline ends a record only outside quotes; quotes inside fields are doubled (RFC 4180),
+    so an even count of quote characters before a newline means it is outside.
+    """
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        header_end = data.find(b"\n") + 1
+        if header_end <= 0 or parts < 2:
+            return [path]
+        header, size = data[:header_end], len(data)
+        cuts, quotes, counted = [header_end], 0, header_end
+        for i in range(1, parts):
+            pos = data.find(b"\n", max(size * i // parts, cuts[-1]))
+            while pos != -1:
+                quotes += data[counted:pos].count(b'"')
+                counted = pos
+                if quotes % 2 == 0:
+                    break
+                pos = data.find(b"\n", pos + 1)
+            if pos == -1 or pos + 1 >= size:
+                break
+            cuts.append(pos + 1)
+        cuts.append(size)
+        pieces = []
+        for i, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+            piece = folder / f"part-{i}.csv"
+            with piece.open("wb") as out:
+                out.write(header)
+                out.write(data[start:end])
+            pieces.append(piece)
+        return pieces
+
+
+def parallel_parts(zone: ZoneSpec, size: int) -> int:
+    if zone.format != "csv" or size < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), size // PARALLEL_MIN_BYTES))
+
+
+def stage_object(
+    zone: ZoneSpec, local_copy: Path, folder: Path, log: Callable[[str], None] = print
+) -> ScratchStage:
+    """Run the zone's replication for a validated local copy into a scratch DuckDB file."""
+    started = time.monotonic()
+    parts = split_csv(local_copy, parallel_parts(zone, local_copy.stat().st_size), folder)
+    running = []
+    for i, part in enumerate(parts):
+        scratch = folder / f"stage-{i}.duckdb"
+        work = folder / f"sling-{i}"
+        work.mkdir()
+        connection = {"type": "duckdb", "instance": str(scratch), "copy_method": "csv_files"}
+        proc, _ = _start(zone, part.as_uri(), SCRATCH_TABLE, {"WAREHOUSE": connection}, work)
+        running.append((proc, scratch))
+    try:
+        rows = sum(_finish(proc, local_copy.as_uri(), log) for proc, _ in running)
+    finally:
+        for proc, _ in running:  # one part failed: do not leave the others running
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    target = running[0][1]
+    if len(running) > 1:
+        con = duckdb.connect(str(target))
+        try:
+            for i, (_, scratch) in enumerate(running[1:], start=1):
+                con.execute(f"ATTACH {quote_literal(str(scratch))} AS part_{i} (READ_ONLY)")
+                con.execute(
+                    f"INSERT INTO {SCRATCH_TABLE} BY NAME SELECT * FROM part_{i}.{SCRATCH_TABLE}"
+                )
+        finally:
+            con.close()
+    return ScratchStage(target, rows, time.monotonic() - started, len(parts))

@@ -74,9 +74,6 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         finally:
             con.close()
 
-    def sling_connection(self) -> dict[str, Any]:
-        return {"type": "duckdb", "instance": self.path}
-
 
 def landing_bucket() -> LandingBucket:
     settings = get_settings()

@@ -13,7 +13,7 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from landing import dlt_loader, raw_load, sling_loader
-from landing.identifiers import qualified
+from landing.identifiers import qualified, quote_identifier, quote_literal
 from landing.objects import LandedObject, clean_etag, object_key_for, short_hash
 from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, check_content, check_object
@@ -93,28 +93,27 @@ def _load(
     """Load the local copy into staging, then merge it into raw with its ledger row."""
     token = short_hash(obj.run_key)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    attached: str | None = None
     if zone.loader == "sling":
-        stage = raw_load.StagedTable(zone.table_name, STAGE_SCHEMA, f"{zone.name}_{token}")
-        with warehouse.connect() as con:
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{STAGE_SCHEMA}"')
-        result = sling_loader.run_replication(
-            zone,
-            local_copy.as_uri(),
-            f"{STAGE_SCHEMA}.{stage.stage_table}",
-            {"WAREHOUSE": warehouse.sling_connection()},
-            log=context.log.debug,
-        )
-        staged, timing = [stage], {"sling_seconds": round(result.seconds, 3)}
+        stage = sling_loader.stage_object(zone, local_copy, local_copy.parent, context.log.debug)
+        attached = f"landfall_stage_{token}"
+        staged = [raw_load.StagedTable(zone.table_name, "main", "stage", attached)]
+        timing = {"sling_seconds": round(stage.seconds, 3), "sling_parts": stage.parts}
     else:
         result = dlt_loader.run_pipeline(
             zone, _lines(local_copy), f"{STAGE_SCHEMA}_{zone.name}_{token}", warehouse.path, token
         )
         staged, timing = result.staged, {"dlt_seconds": round(result.seconds, 3)}
     with warehouse.connect() as con:
+        if attached:
+            alias = quote_identifier(attached, "stage database")
+            con.execute(f"ATTACH {quote_literal(str(stage.path))} AS {alias} (READ_ONLY)")
         try:
             counts = raw_load.merge_staged(con, zone, staged, obj, loaded_at)
         finally:
             raw_load.drop_staged(con, staged)
+            if attached:
+                con.execute(f"DETACH {quote_identifier(attached)}")
             if zone.loader == "dlt":
                 con.execute(f'DROP SCHEMA IF EXISTS "{STAGE_SCHEMA}_{zone.name}_{token}" CASCADE')
     return counts, timing
