@@ -10,7 +10,7 @@ from ml.scoring import DEFAULT_MODEL, score
 from orchestration.automation import automation_condition_from_meta
 from orchestration.automation_sensors import automation_sensor
 from orchestration.pools import WAREHOUSE_POOL
-from orchestration.retries import IO_RETRY
+from orchestration.retries import retry_policy
 from orchestration.snowpark import SnowparkResource, snowpark_resource
 from sensors.reactions import reaction_sensors
 
@@ -41,7 +41,7 @@ CHECKS = (
     ),
     code_version=DEFAULT_MODEL.version,
     pool=WAREHOUSE_POOL,
-    retry_policy=IO_RETRY,
+    retry_policy=retry_policy("snowpark"),
     check_specs=[dg.AssetCheckSpec(name, asset=SCORES) for name in CHECKS],
 )
 def customer_scores(context: dg.AssetExecutionContext, snowpark: SnowparkResource):

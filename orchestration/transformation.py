@@ -9,7 +9,7 @@ from orchestration.automation_sensors import automation_sensor
 from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
 from orchestration.freshness import freshness_checks
 from orchestration.pools import WAREHOUSE_POOL
-from orchestration.retries import IO_RETRY
+from orchestration.retries import retry_policy
 from orchestration.translation import LandfallDbtTranslator
 from sensors.reactions import reaction_sensors
 
@@ -35,7 +35,7 @@ def build_definitions() -> dg.Definitions:
         project=project,
         dagster_dbt_translator=LandfallDbtTranslator(),
         pool=WAREHOUSE_POOL,
-        retry_policy=IO_RETRY,
+        retry_policy=retry_policy("dbt"),
     )
     def landfall_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
         # Automation builds subsets (only what changed). A test spanning two models, such as

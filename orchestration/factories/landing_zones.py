@@ -22,7 +22,7 @@ from orchestration.automation import automation_condition_from_meta
 from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.resources import DuckDBWarehouse, LandingBucket
-from orchestration.retries import IO_RETRY
+from orchestration.retries import retry_policy
 from orchestration.table_metadata import column_schema
 
 STAGE_SCHEMA = "_landfall_stage"
@@ -235,7 +235,7 @@ def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
         ],
         partitions_def=partitions,
         pool=WAREHOUSE_POOL,
-        retry_policy=IO_RETRY,
+        retry_policy=retry_policy("landing_zone"),
     )
     def _ingest(
         context: dg.AssetExecutionContext, landing: LandingBucket, warehouse: DuckDBWarehouse
