@@ -54,6 +54,17 @@ def run(s3, landing: LandingBucket, rows: int = ROWS) -> None:
             loaded = con.execute("SELECT count(*) FROM raw.orders").fetchone()[0]
         assert loaded == native_rows == rows, (loaded, native_rows)
 
+    main = next(
+        m
+        for m in result.asset_materializations_for_node(f"ingest_{zone.name}")
+        if m.asset_key.path == zone.asset_key_path
+    )
+    sling = main.metadata["landfall/sling_seconds"].value
+    merge = main.metadata["landfall/merge_seconds"].value
+    print(
+        f"  of which Sling {sling:.1f} s ({main.metadata['landfall/sling_parts'].value} parts), "
+        f"merge {merge:.1f} s, download + validation + bookkeeping {ours - sling - merge:.1f} s"
+    )
     ours_rps, native_rps = rows / ours, rows / native
     ratio = ours_rps / native_rps
     print(

@@ -5,6 +5,7 @@ per landed object), a job and a sensor. The ingestion step validates, loads, mer
 import hashlib
 import json
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,6 +105,7 @@ def _load(
             zone, _lines(local_copy), f"{STAGE_SCHEMA}_{zone.name}_{token}", warehouse.path, token
         )
         staged, timing = result.staged, {"dlt_seconds": round(result.seconds, 3)}
+    merge_started = time.monotonic()
     with warehouse.connect() as con:
         if attached:
             alias = quote_identifier(attached, "stage database")
@@ -116,7 +118,7 @@ def _load(
                 con.execute(f"DETACH {quote_identifier(attached)}")
             if zone.loader == "dlt":
                 con.execute(f'DROP SCHEMA IF EXISTS "{STAGE_SCHEMA}_{zone.name}_{token}" CASCADE')
-    return counts, timing
+    return counts, {**timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
 
 
 def ingest_partition(
