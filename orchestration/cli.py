@@ -174,7 +174,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for e in entries:
         counts[e.state] = counts.get(e.state, 0) + 1
     print("\n" + ", ".join(f"{state} {n}" for state, n in counts.items()))
+    _print_source_freshness(home)
     return 0
+
+
+def _print_source_freshness(home: str) -> None:
+    """The last `dbt source freshness` check of every raw table, from the Dagster instance."""
+    import dagster as dg
+
+    from landing.zones import load_zones
+    from orchestration.source_freshness import latest_freshness
+
+    if not (Path(home) / "dagster.yaml").exists():
+        return
+    keys = [dg.AssetKey(k) for zone in load_zones() for k in zone.table_keys]
+    with dg.DagsterInstance.from_config(home) as instance:
+        rows = latest_freshness(instance, keys)
+    print(f"\n{'source freshness':<20} {'state':<8} {'lag':>8}  max_loaded_at")
+    for row in rows:
+        print(f"{row.asset:<20} {row.state:<8} {row.lag:>8}  {row.max_loaded_at}")
 
 
 def _cmd_drop_samples(args: argparse.Namespace) -> int:

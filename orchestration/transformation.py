@@ -10,6 +10,7 @@ from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
 from orchestration.freshness import freshness_checks
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
+from orchestration.source_freshness import source_freshness_checks
 from orchestration.translation import LandfallDbtTranslator
 from sensors.reactions import reaction_sensors
 
@@ -58,14 +59,19 @@ def build_definitions() -> dg.Definitions:
         description="Build every dbt model and run its tests.",
     )
     checks, freshness_sensors = freshness_checks([landfall_dbt_models], "transformation")
+    # `dbt source freshness` as a check on each raw asset, after each load and on a cron
+    source_checks, source_sensors = source_freshness_checks(
+        manifest_path(), LandfallDbtTranslator(), "transformation"
+    )
     return dg.Definitions(
         assets=[landfall_dbt_models],
-        asset_checks=checks,
+        asset_checks=[*checks, *source_checks],
         jobs=[transform_job],
         sensors=[
             automation_sensor("transformation"),
             *reaction_sensors("transformation"),
             *freshness_sensors,
+            *source_sensors,
         ],
         executor=dg.in_process_executor,
         resources={"dbt": dbt_resource()},
