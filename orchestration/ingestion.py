@@ -13,6 +13,7 @@ from orchestration.factories.landing_zones import (
 )
 from orchestration.freshness import freshness_checks
 from orchestration.resources import landing_bucket, warehouse
+from orchestration.schema_changes import schema_change_checks
 from sensors.landing import build_landing_sensor
 from sensors.notifications import notify_on_check_failure, notify_on_run_failure
 from sensors.reactions import reaction_sensors
@@ -27,6 +28,12 @@ def build_definitions() -> dg.Definitions:
         jobs.append(job)
         sensors.append(build_landing_sensor(zone, job, zone_partitions(zone)))
     checks, freshness_sensors = freshness_checks(assets, "ingestion")
+    # columns/types against the previous load (WARN) and the zone's declared types (ERROR)
+    checks += schema_change_checks(
+        [key for a in assets for key in a.keys],
+        {dg.AssetKey(zone.asset_key_path): zone.columns for zone in zones},
+        "raw_schema_change",
+    )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

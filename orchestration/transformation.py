@@ -1,5 +1,6 @@
 """Code location `transformation`: the dbt project (raw -> staging -> intermediate -> marts)."""
 
+import json
 import os
 
 import dagster as dg
@@ -10,6 +11,7 @@ from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
 from orchestration.freshness import freshness_checks
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
+from orchestration.schema_changes import dbt_contracts, schema_change_checks, with_schema_changes
 from orchestration.source_freshness import source_freshness_checks
 from orchestration.translation import LandfallDbtTranslator
 from sensors.reactions import reaction_sensors
@@ -44,11 +46,13 @@ def build_definitions() -> dg.Definitions:
         # subset never tests against a model that is not there yet.
         os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
         try:
-            yield from (
+            yield from with_schema_changes(
+                context.instance,
                 dbt.cli(["build"], context=context)
                 .stream()
                 .fetch_row_counts()
-                .fetch_column_metadata()  # column schema (and lineage) on every model
+                .fetch_column_metadata(),  # column schema (and lineage) on every model
+                context.selected_asset_keys,
             )
         finally:
             _release_duckdb_adapter()
@@ -63,9 +67,15 @@ def build_definitions() -> dg.Definitions:
     source_checks, source_sensors = source_freshness_checks(
         manifest_path(), LandfallDbtTranslator(), "transformation"
     )
+    # columns/types against the previous build (WARN) and enforced dbt contracts (ERROR)
+    schema_checks = schema_change_checks(
+        landfall_dbt_models.keys,
+        dbt_contracts(json.loads(manifest_path().read_text()), LandfallDbtTranslator()),
+        "dbt_schema_change",
+    )
     return dg.Definitions(
         assets=[landfall_dbt_models],
-        asset_checks=[*checks, *source_checks],
+        asset_checks=[*checks, *source_checks, *schema_checks],
         jobs=[transform_job],
         sensors=[
             automation_sensor("transformation"),

@@ -24,6 +24,7 @@ from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.resources import DuckDBWarehouse, LandingBucket
 from orchestration.retries import retry_policy
+from orchestration.schema_changes import schema_change_metadata
 from orchestration.table_metadata import column_schema
 
 STAGE_SCHEMA = "_landfall_stage"
@@ -181,6 +182,8 @@ def ingest_partition(
                 "dagster/row_count": rows,
                 "dagster/table_name": qualified(*table_key),
                 "dagster/column_schema": schemas[table],
+                # the diff against the previous load, when the columns changed
+                **schema_change_metadata(context.instance, dg.AssetKey(table_key), schemas[table]),
             },
             data_version=dg.DataVersion(f"{obj.etag}:{'q' if reason else 'ok'}"),
         )
