@@ -1,0 +1,34 @@
+# Code location `ingestion`: its own dependency group from the committed lock, nothing else.
+# Built by CI (.github/workflows/ci.yml) from the repository root:
+#   docker build -f infra/docker/ingestion.Dockerfile -t landfall-ingestion .
+# tests/infra/test_location_images.py checks that the install step below is the one proven
+# by building a venv from these groups alone and loading the location's definitions in it.
+FROM python:3.11-slim
+
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
+
+ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    PATH=/opt/venv/bin:$PATH \
+    LANDFALL_ENV=prod \
+    LANDFALL_DBT_TARGET=prod \
+    DAGSTER_HOME=/opt/dagster/home
+
+WORKDIR /opt/landfall
+
+# Dependencies first (cached while only code changes): the location's group plus `prod`
+# (dagster-postgres for the instance storage).
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-default-groups --group ingestion --group prod --no-install-project
+
+# the project's packages (pyproject's wheel); the location imports only its own closure
+COPY landing/ landing/
+COPY sensors/ sensors/
+COPY ml/ ml/
+COPY orchestration/ orchestration/
+RUN uv sync --locked --no-default-groups --group ingestion --group prod
+
+RUN mkdir -p $DAGSTER_HOME
+EXPOSE 3030
+CMD ["dagster", "api", "grpc", "-m", "orchestration.ingestion", "-h", "0.0.0.0", "-p", "3030"]
