@@ -11,6 +11,7 @@ from orchestration.automation import automation_condition_from_meta
 from orchestration.automation_sensors import automation_sensor
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
+from orchestration.schema_changes import schema_change_checks, schema_change_metadata
 from orchestration.snowpark import SnowparkResource, snowpark_resource
 from sensors.reactions import reaction_sensors
 
@@ -100,6 +101,7 @@ def customer_scores(context: dg.AssetExecutionContext, snowpark: SnowparkResourc
         metadata={
             "dagster/row_count": int(rows),
             "dagster/column_schema": columns,
+            **schema_change_metadata(context.instance, SCORES, columns),
             "scored_this_run": distribution["scored"],
             "model_version": DEFAULT_MODEL.version,
             "score_mean": distribution["mean"],
@@ -131,6 +133,8 @@ scores_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=[customer_scores],
+    # columns/types against the previous scoring (WARN); the scores table has no contract
+    asset_checks=schema_change_checks([SCORES], {}, "scores_schema_change"),
     jobs=[scores_job],
     sensors=[automation_sensor("ml"), *reaction_sensors("ml")],
     executor=dg.in_process_executor,
