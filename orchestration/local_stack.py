@@ -5,6 +5,7 @@ Used by the CLI (`landfall dev|demo|setup`) and by tests; never imported by asse
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -52,7 +53,6 @@ def local_environment(settings: Settings) -> dict[str, str]:
         "LANDFALL_WAREHOUSE_PATH": str(settings.warehouse_path),
         "LANDFALL_UI_URL": settings.ui_url,
         "DAGSTER_HOME": str(settings.state_dir / "dagster_home"),
-        "DUCKDB_PATH": str(duckdb_cli_path()),
         "SLING_HOME_DIR": str(settings.state_dir / "sling"),
         "DBT_PROFILES_DIR": str(PROJECT_ROOT / "transforms"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -62,6 +62,8 @@ def local_environment(settings: Settings) -> dict[str, str]:
         # the venv's tools (dbt, sling, dagster) for every child process, activated or not
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
+    if importlib.util.find_spec("duckdb_cli"):  # Sling's DuckDB CLI (the ingestion group)
+        env["DUCKDB_PATH"] = str(duckdb_cli_path())
     if settings.s3_endpoint:
         env["LANDFALL_S3_ENDPOINT"] = settings.s3_endpoint
     if settings.is_local:
