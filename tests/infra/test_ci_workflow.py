@@ -16,10 +16,11 @@ WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 LOCATIONS = ["ingestion", "transformation", "ml"]
 PACKAGES = ("orchestration", "sensors", "landing", "ml")
 # Files a location reads at definitions load, beside its imports.
+SHARED_DATA = ["orchestration/reactions.yaml", "orchestration/retries.yaml"]
 DATA_FILES = {
-    "ingestion": ["landing/zones/*.yaml", "landing/sling/*.yaml", "orchestration/reactions.yaml"],
-    "transformation": ["transforms/**/*", "orchestration/reactions.yaml"],
-    "ml": ["orchestration/reactions.yaml"],
+    "ingestion": ["landing/zones/*.yaml", "landing/sling/*.yaml", *SHARED_DATA],
+    "transformation": ["transforms/**/*", *SHARED_DATA],
+    "ml": SHARED_DATA,
 }
 
 
