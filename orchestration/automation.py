@@ -14,6 +14,7 @@ and every factory or translator calls `automation_condition_from_meta`, nothing 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -50,17 +51,37 @@ def _normalise_timezone(name: str, asset: str, source: str) -> str:
     return name
 
 
+def _no_required_parent_partition_nonexistent() -> dg.AutomationCondition:
+    """False for a partition whose mapped parent partitions do not exist (dagster #34094).
+
+    `eager()` requests such partitions (e.g. below an upstream whose partitions end earlier),
+    and nothing at run time stops a dbt model that only declares deps. Declarative automation
+    has no native condition for this in Dagster 1.13, so the rule `AutoMaterializePolicy.eager()`
+    used to carry is bridged in (the UI shows its evaluation with the legacy renderer).
+    """
+    return ~dg.AutoMaterializeRule.skip_on_required_but_nonexistent_parents().to_asset_condition()
+
+
 def on_upstream_change() -> dg.AutomationCondition:
     """Any upstream has a newer materialization, none missing or in progress; per partition.
 
     `eager()` also fires for newly *missing* partitions. Our downstream partitions appear only
     when their upstream lands, so that half is what makes a new file's partition cascade alone.
+    Two changes to `eager()`, both pinned by tests/orchestration/test_automation_pitfalls.py:
+    every partition is considered, not only the latest time window (dagster #24474: a late file
+    for last week cascades to last week's partition alone), and a partition whose parent
+    partitions do not exist is never requested (dagster #34094).
     """
-    return dg.AutomationCondition.eager().with_label(ON_UPSTREAM_CHANGE)
+    return (
+        dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+        & _no_required_parent_partition_nonexistent()
+    ).with_label(ON_UPSTREAM_CHANGE)
 
 
 def on_cron_no_deps(cron_schedule: str, cron_timezone: str) -> dg.AutomationCondition:
-    """Once per cron tick, whatever the upstreams do (kept pending while a run is in flight)."""
+    """Once per cron tick, whatever the upstreams do (kept pending while a run is in flight).
+
+    For time-partitioned assets, the latest time window is the one a tick refreshes."""
     return (
         dg.AutomationCondition.in_latest_time_window()
         & dg.AutomationCondition.cron_tick_passed(cron_schedule, cron_timezone).since_last_handled()
@@ -73,6 +94,24 @@ def on_cron_with_deps(cron_schedule: str, cron_timezone: str) -> dg.AutomationCo
     return dg.AutomationCondition.on_cron(cron_schedule, cron_timezone).with_label(
         ON_CRON_WITH_DEPS
     )
+
+
+@cache
+def _condition(name: str, cron: str | None, timezone: str | None) -> dg.AutomationCondition | None:
+    """Conditions are immutable: one instance per distinct setting, shared by every asset that
+    uses it, so a 500-model project builds a handful, not 500 (definitions load time)."""
+    if name == ON_UPSTREAM_CHANGE:
+        return on_upstream_change()
+    if name == ON_CRON_NO_DEPS:
+        return on_cron_no_deps(str(cron), str(timezone))
+    if name == ON_CRON_WITH_DEPS:
+        return on_cron_with_deps(str(cron), str(timezone))
+    return None
+
+
+@cache
+def _valid_cron(cron: str) -> bool:
+    return is_valid_cron_string(cron)
 
 
 def automation_condition_from_meta(
@@ -110,7 +149,7 @@ def automation_condition_from_meta(
             raise _fail(
                 asset, source, f"{name} takes no automation_condition_config, got {dict(config)}"
             )
-        return on_upstream_change() if name == ON_UPSTREAM_CHANGE else None
+        return _condition(name, None, None)
 
     unknown = set(config) - {"cron_schedule", "cron_timezone"}
     if unknown:
@@ -118,9 +157,7 @@ def automation_condition_from_meta(
     cron = config.get("cron_schedule")
     if not cron:
         raise _fail(asset, source, f"{name} needs automation_condition_config.cron_schedule")
-    if not isinstance(cron, str) or not is_valid_cron_string(cron):
+    if not isinstance(cron, str) or not _valid_cron(cron):
         raise _fail(asset, source, f"invalid cron_schedule {cron!r}")
     timezone = _normalise_timezone(str(config.get("cron_timezone", "UTC")), asset, source)
-    if name == ON_CRON_NO_DEPS:
-        return on_cron_no_deps(cron, timezone)
-    return on_cron_with_deps(cron, timezone)
+    return _condition(name, cron, timezone)

@@ -29,8 +29,8 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
 
 
-def manifest_path() -> Path:
-    path = dbt_project().manifest_path
+def manifest_path(project: DbtProject | None = None) -> Path:
+    path = (project or dbt_project()).manifest_path
     if not path.exists():
         raise FileNotFoundError(
             f"{path} is missing: the dbt manifest is prepared at build time; run "
@@ -50,5 +50,7 @@ class LandfallDbtCliResource(DbtCliResource):
         return version.parse(__version__)
 
 
-def dbt_resource() -> LandfallDbtCliResource:
-    return LandfallDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())
+def dbt_resource(project: DbtProject | None = None) -> LandfallDbtCliResource:
+    return LandfallDbtCliResource(
+        project_dir=project or dbt_project(), dbt_executable=dbt_executable()
+    )

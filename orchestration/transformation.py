@@ -4,7 +4,7 @@ import json
 import os
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.automation_sensors import automation_sensor
 from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
@@ -30,13 +30,16 @@ def _release_duckdb_adapter() -> None:
             DuckDBConnectionManager._ENV = None
 
 
-def build_definitions() -> dg.Definitions:
-    project = dbt_project()
+def build_definitions(
+    project: DbtProject | None = None, translator: DagsterDbtTranslator | None = None
+) -> dg.Definitions:
+    """The location's definitions; `project` and `translator` are swapped only by benchmarks."""
+    project = project or dbt_project()
 
     @dbt_assets(
-        manifest=manifest_path(),
+        manifest=manifest_path(project),
         project=project,
-        dagster_dbt_translator=LandfallDbtTranslator(),
+        dagster_dbt_translator=translator or LandfallDbtTranslator(),
         pool=WAREHOUSE_POOL,
         retry_policy=retry_policy("dbt"),
     )
@@ -84,7 +87,7 @@ def build_definitions() -> dg.Definitions:
             *source_sensors,
         ],
         executor=dg.in_process_executor,
-        resources={"dbt": dbt_resource()},
+        resources={"dbt": dbt_resource(project)},
     )
 
 
