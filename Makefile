@@ -5,7 +5,8 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install setup dev demo test test-slow bench lint clean test-location dbt-compile
+
+.PHONY: install setup dev demo test test-slow bench bench-definitions lint clean test-location dbt-compile
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -40,6 +41,9 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+bench-definitions: setup
+	$(BIN)/python -m bench definitions
 
 lint: install
 	$(BIN)/ruff check .

@@ -16,9 +16,16 @@ from orchestration.stack import stop
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("only", nargs="*", help="sensor, ingest (default: all)")
+    parser.add_argument("only", nargs="*", help="sensor, ingest, definitions (default: all)")
     args = parser.parse_args()
-    selected = set(args.only or ["sensor", "ingest"])
+    selected = set(args.only or ["sensor", "ingest", "definitions"])
+    if "definitions" in selected:  # no S3 needed: a generated project in a temporary folder
+        from bench import definitions
+
+        definitions.run()
+        selected.discard("definitions")
+        if not selected:
+            return
     with tempfile.TemporaryDirectory(prefix="landfall-bench-state-") as state:
         os.environ["LANDFALL_STATE_DIR"] = state
         os.environ["LANDFALL_S3_PORT"] = str(local_stack.free_port())

@@ -78,6 +78,12 @@ def on_upstream_change() -> dg.AutomationCondition:
     ).with_label(ON_UPSTREAM_CHANGE)
 
 
+def cron_label(name: str, cron_schedule: str, cron_timezone: str) -> str:
+    """The label the UI shows for a cron condition (asset page, automation evaluations): cron
+    conditions are not Dagster schedules, so the schedule and its timezone are said here."""
+    return f"{name}({cron_schedule}, {cron_timezone})"
+
+
 def on_cron_no_deps(cron_schedule: str, cron_timezone: str) -> dg.AutomationCondition:
     """Once per cron tick, whatever the upstreams do (kept pending while a run is in flight).
 
@@ -86,13 +92,13 @@ def on_cron_no_deps(cron_schedule: str, cron_timezone: str) -> dg.AutomationCond
         dg.AutomationCondition.in_latest_time_window()
         & dg.AutomationCondition.cron_tick_passed(cron_schedule, cron_timezone).since_last_handled()
         & ~dg.AutomationCondition.in_progress()
-    ).with_label(ON_CRON_NO_DEPS)
+    ).with_label(cron_label(ON_CRON_NO_DEPS, cron_schedule, cron_timezone))
 
 
 def on_cron_with_deps(cron_schedule: str, cron_timezone: str) -> dg.AutomationCondition:
     """Once per cron tick, after every upstream has updated since that tick."""
     return dg.AutomationCondition.on_cron(cron_schedule, cron_timezone).with_label(
-        ON_CRON_WITH_DEPS
+        cron_label(ON_CRON_WITH_DEPS, cron_schedule, cron_timezone)
     )
 
 

@@ -4,43 +4,33 @@ from __future__ import annotations
 
 import dagster as dg
 
-from landing.zones import load_zones
 from orchestration.automation_sensors import automation_sensor
-from orchestration.factories.landing_zones import (
-    build_zone_assets,
-    build_zone_job,
-    zone_partitions,
-)
+from orchestration.components.landing_zones import LandingZonesComponent
+from orchestration.components.reactions import reaction_sensors
 from orchestration.freshness import freshness_checks
 from orchestration.resources import landing_bucket, warehouse
 from orchestration.schema_changes import schema_change_checks
-from sensors.landing import build_landing_sensor
 from sensors.notifications import notify_on_check_failure, notify_on_run_failure
-from sensors.reactions import reaction_sensors
 
 
 def build_definitions() -> dg.Definitions:
-    zones = load_zones()
-    assets, jobs, sensors = [], [], []
-    for zone in zones:
-        job = build_zone_job(zone)
-        assets.append(build_zone_assets(zone))
-        jobs.append(job)
-        sensors.append(build_landing_sensor(zone, job, zone_partitions(zone)))
+    landing_zones = LandingZonesComponent()
+    zones = dg.build_defs_for_component(landing_zones)
+    assets = list(zones.assets or [])
     checks, freshness_sensors = freshness_checks(assets, "ingestion")
     # columns/types against the previous load (WARN) and the zone's declared types (ERROR)
     checks += schema_change_checks(
         [key for a in assets for key in a.keys],
-        {dg.AssetKey(zone.asset_key_path): zone.columns for zone in zones},
+        {dg.AssetKey(zone.asset_key_path): zone.columns for zone in landing_zones.zones()},
         "raw_schema_change",
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=jobs,
+        jobs=zones.jobs,
         # one failure sensor watches every code location
         sensors=[
-            *sensors,
+            *(zones.sensors or []),
             automation_sensor("ingestion"),
             notify_on_run_failure,
             notify_on_check_failure,

@@ -9,11 +9,11 @@ from ml.features import build_features
 from ml.scoring import DEFAULT_MODEL, score
 from orchestration.automation import automation_condition_from_meta
 from orchestration.automation_sensors import automation_sensor
+from orchestration.components.reactions import reaction_sensors
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
 from orchestration.schema_changes import schema_change_checks, schema_change_metadata
 from orchestration.snowpark import SnowparkResource, snowpark_resource
-from sensors.reactions import reaction_sensors
 
 MART = dg.AssetKey(["marts", "customer_order_features"])
 SCORES = dg.AssetKey(["ml", "customer_scores"])

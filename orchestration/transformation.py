@@ -7,6 +7,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.automation_sensors import automation_sensor
+from orchestration.components.reactions import reaction_sensors
 from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
 from orchestration.freshness import freshness_checks
 from orchestration.pools import WAREHOUSE_POOL
@@ -14,7 +15,6 @@ from orchestration.retries import retry_policy
 from orchestration.schema_changes import dbt_contracts, schema_change_checks, with_schema_changes
 from orchestration.source_freshness import source_freshness_checks
 from orchestration.translation import LandfallDbtTranslator
-from sensors.reactions import reaction_sensors
 
 
 def _release_duckdb_adapter() -> None:

@@ -81,7 +81,3 @@ def build_reaction_sensor(spec: ReactionSpec) -> dg.SensorDefinition:
             yield dg.RunRequest(run_key=f"{spec.name}:{asset_event.run_id}:{asset_event.timestamp}")
 
     return _reaction
-
-
-def reaction_sensors(location: str) -> list[dg.SensorDefinition]:
-    return [build_reaction_sensor(s) for s in load_reactions() if s.location == location]

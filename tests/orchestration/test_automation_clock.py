@@ -107,3 +107,19 @@ def test_no_stall_after_a_definitions_reload() -> None:
         assert clock.requested(DAY + timedelta(minutes=1)) == 0
         clock.materialize("upstream")
         assert clock.requested(DAY + timedelta(minutes=2)) == 1
+
+
+def test_a_cron_condition_shows_its_schedule_and_timezone_and_ticks_in_that_timezone() -> None:
+    """Cron conditions are not Dagster schedules: the UI shows them as the asset's automation
+    condition, by label. The label carries the cron and the IANA zone, and the tick follows it."""
+    assets = _graph("on_cron_with_deps", cron_schedule="0 6 * * *", cron_timezone="europe/berlin")
+    condition = assets[1].specs_by_key[dg.AssetKey("downstream")].automation_condition
+    assert condition.get_label() == "on_cron_with_deps(0 6 * * *, Europe/Berlin)"
+    with dg.instance_for_test() as instance:
+        clock = Clock(assets, instance)
+        clock.requested(DAY)
+        clock.materialize("upstream")
+        # 06:00 in Berlin is 05:00 UTC in November (CET)
+        assert clock.requested(DAY + timedelta(hours=4, minutes=59)) == 0
+        clock.materialize("upstream")
+        assert clock.requested(DAY + timedelta(hours=5, minutes=1)) == 1

@@ -29,10 +29,12 @@ def test_default_is_on_upstream_change() -> None:
 def test_each_name_maps_to_its_condition() -> None:
     assert _label(_meta("on_upstream_change")) == "on_upstream_change"
     assert _label(_meta("manual_only")) is None
-    assert _label(_meta("on_cron_no_deps", cron_schedule="@daily")) == "on_cron_no_deps"
     assert (
-        _label(_meta("on_cron_with_deps", cron_schedule="0 6 * * *", cron_timezone="UTC"))
-        == "on_cron_with_deps"
+        _label(_meta("on_cron_no_deps", cron_schedule="@daily")) == "on_cron_no_deps(@daily, UTC)"
+    )
+    assert (
+        _label(_meta("on_cron_with_deps", cron_schedule="0 6 * * *", cron_timezone="utc"))
+        == "on_cron_with_deps(0 6 * * *, UTC)"
     )
 
 
