@@ -208,31 +208,20 @@ def _dbt_project(root: Path):
 
 
 def build_ingestion(root: Path):
-    """The ingestion location over the generated zones, built by our zone factory."""
+    """The ingestion location over the generated zones, built by our zone component."""
     import dagster as dg
 
     import landing.zones
     from orchestration.automation_sensors import automation_sensor
-    from orchestration.factories.landing_zones import (
-        build_zone_assets,
-        build_zone_job,
-        zone_partitions,
-    )
+    from orchestration.components.landing_zones import LandingZonesComponent
     from orchestration.resources import landing_bucket, warehouse
-    from sensors.landing import build_landing_sensor
 
     landing.zones.SLING_DIR = root / "sling"  # the generated replications, not the repo's
-    zones = landing.zones.load_zones(root / "zones")
-    assets, jobs, sensors = [], [], []
-    for zone in zones:
-        job = build_zone_job(zone)
-        assets.append(build_zone_assets(zone))
-        jobs.append(job)
-        sensors.append(build_landing_sensor(zone, job, zone_partitions(zone)))
+    zones = dg.build_defs_for_component(LandingZonesComponent(zones_dir=str(root / "zones")))
     return dg.Definitions(
-        assets=assets,
-        jobs=jobs,
-        sensors=[*sensors, automation_sensor("ingestion")],
+        assets=zones.assets,
+        jobs=zones.jobs,
+        sensors=[*(zones.sensors or []), automation_sensor("ingestion")],
         resources={"landing": landing_bucket(), "warehouse": warehouse()},
     )
 

@@ -386,9 +386,12 @@ def test_layers_land_in_plain_schemas_with_provenance(built):
     assert [s for uid, s in statuses.items() if "relationships" in uid] == ["warn"]
 
 
-def test_fct_orders_is_incremental_by_loaded_at(built):
+def test_fct_orders_merges_a_new_file_without_reprocessing_old_ones(built):
     tmp, warehouse, env, _ = built
     with duckdb.connect(str(warehouse)) as con:
+        # A sentinel in a row from an already processed file: any rebuild or re-merge of the
+        # old files' rows would overwrite it.
+        con.execute("update marts.fct_orders set status = 'sentinel' where order_id = 103")
         con.execute(
             "insert into raw.orders values "
             "(102, 1, '2024-05-20 09:00:00', 60.00, 'shipped', 'orders/o4.csv', 'e4', "
@@ -403,8 +406,11 @@ def test_fct_orders_is_incremental_by_loaded_at(built):
         ).fetchall()
     by_id = {r[0]: r[1:] for r in rows}
     assert len(rows) == len(by_id) == 9  # 101 102 103 201 202 203 204 901 301
+    # the new file's rows: one new order, one corrected order merged on its key
     assert by_id[102] == (Decimal("60.000000"), "shipped", "orders/o4.csv")
     assert by_id[301] == (Decimal("8.000000"), "placed", "orders/o4.csv")
+    # the old files' rows were not touched
+    assert by_id[103] == (Decimal("999.000000"), "sentinel", "orders/o1.csv")
     assert by_id[101] == (Decimal("100.500000"), "shipped", "orders/o2.csv")
     compiled = tmp / "target" / "compiled" / "landfall" / "models" / "marts" / "fct_orders.sql"
     assert "where loaded_at >=" in compiled.read_text()  # really ran incrementally
