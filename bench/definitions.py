@@ -357,7 +357,7 @@ def _requested(run_requests) -> set[str]:
     return {key.to_user_string() for r in run_requests for key in r.asset_selection or []}
 
 
-def bench_tick(root: Path) -> None:
+def bench_tick(root: Path, repeats: int = 3) -> None:
     import dagster as dg
 
     from orchestration.translation import LandfallDbtTranslator
@@ -395,7 +395,7 @@ def bench_tick(root: Path) -> None:
             started = time.perf_counter()
             _, cursors[name] = _tick(defs, instance, None)
             print(f"  {name}: first evaluation (no cursor) {time.perf_counter() - started:.2f} s")
-        quiet, _ = _timed_tick(ours_defs, instance, cursors["ours"])
+        quiet, _ = _timed_tick(ours_defs, instance, cursors["ours"], repeats)
         print(f"  ours: quiet tick (nothing new) {quiet:.2f} s")
         for i in range(0, ZONES, ZONES // 10):  # one new file in each of 10 zones
             partition = f"{_table(i)}/new.csv"
@@ -403,8 +403,10 @@ def bench_tick(root: Path) -> None:
             instance.report_runless_asset_event(
                 dg.AssetMaterialization(["raw", _table(i)], partition=partition)
             )
-        ours, run_requests = _timed_tick(ours_defs, instance, cursors["ours"])
-        baseline, baseline_requests = _timed_tick(baseline_defs, instance, cursors["baseline"])
+        ours, run_requests = _timed_tick(ours_defs, instance, cursors["ours"], repeats)
+        baseline, baseline_requests = _timed_tick(
+            baseline_defs, instance, cursors["baseline"], repeats
+        )
     requested = _requested(run_requests)
     print(
         f"  tick after 10 new files: ours {ours:.2f} s ({len(requested)} assets requested: the "
