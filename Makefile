@@ -5,7 +5,6 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-
 .PHONY: install setup dev demo test test-slow bench bench-definitions lint clean test-location dbt-compile
 
 .tools/bin/uv:
