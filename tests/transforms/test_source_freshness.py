@@ -92,6 +92,7 @@ def _run_checks(instance: dg.DagsterInstance) -> dict[dg.AssetCheckKey, dg.Asset
     return {e.asset_check_key: e for e in result.get_asset_check_evaluations()}
 
 
+@pytest.mark.slow  # two `dbt source freshness` runs: ~70-165 s on this shared machine
 def test_a_raw_source_goes_warn_then_error(raw_warehouse: Path) -> None:
     _load(raw_warehouse, "orders", hours_ago=30)  # past warn_after (26h)
     _load(raw_warehouse, "customers", hours_ago=1)
