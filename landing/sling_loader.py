@@ -8,10 +8,12 @@ Sling process parses rows on one core.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +34,10 @@ _INSERTED = re.compile(r"inserted (\d+) rows")
 # Below this size one Sling process is faster than cutting the file and starting several.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 SCRATCH_TABLE = "main.stage"
+# A stuck Sling run is stopped and retried rather than holding its run forever: the limit allows
+# two minutes of start-up plus 50 kB/s, far below what Sling does even on a loaded machine.
+SLING_TIMEOUT_BASE_SECONDS = 120
+SLING_MIN_BYTES_PER_SECOND = 50_000
 
 
 class SlingRunError(RuntimeError):
@@ -83,19 +89,39 @@ def _start(
     replication = render_replication(zone, object_url, stage_table)
     path = folder / "replication.yaml"
     path.write_text(yaml.safe_dump(replication), encoding="utf-8")
-    proc = subprocess.Popen(
-        [SLING_BIN, "run", "-r", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_sling_env(connections),
-    )
+    # Output to a file, not a pipe: a child Sling leaves behind (its DuckDB CLI) cannot hold a
+    # pipe open and keep us waiting; its own session lets a timeout kill the whole group.
+    with (folder / "sling.log").open("wb") as out:
+        proc = subprocess.Popen(
+            [SLING_BIN, "run", "-r", str(path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_sling_env(connections),
+            start_new_session=True,
+        )
     return proc, replication
 
 
-def _finish(proc: subprocess.Popen, object_url: str, log: Callable[[str], None]) -> int:
-    """Wait for one Sling process; its inserted row count, or SlingRunError."""
-    output, _ = proc.communicate()
+def _kill(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _finish(
+    proc: subprocess.Popen,
+    folder: Path,
+    object_url: str,
+    log: Callable[[str], None],
+    timeout: float,
+) -> int:
+    """Wait for one Sling process; its inserted row count, or SlingRunError (retried)."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        raise SlingRunError(f"sling took over {timeout:.0f} s for {object_url}; stopped") from None
+    output = (folder / "sling.log").read_text(encoding="utf-8", errors="replace")
     output = re.sub(r"\x1b\[[0-9;]*m", "", output)
     for line in output.splitlines():
         if line.strip():
@@ -161,13 +187,16 @@ def stage_object(
         connection = {"type": "duckdb", "instance": str(scratch), "copy_method": "csv_files"}
         proc, _ = _start(zone, part.as_uri(), SCRATCH_TABLE, {"WAREHOUSE": connection}, work)
         running.append((proc, scratch))
+    timeout = SLING_TIMEOUT_BASE_SECONDS + local_copy.stat().st_size / SLING_MIN_BYTES_PER_SECOND
     try:
-        rows = sum(_finish(proc, local_copy.as_uri(), log) for proc, _ in running)
+        rows = sum(
+            _finish(proc, folder / f"sling-{i}", local_copy.as_uri(), log, timeout)
+            for i, (proc, _) in enumerate(running)
+        )
     finally:
         for proc, _ in running:  # one part failed: do not leave the others running
             if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                _kill(proc)
     target = running[0][1]
     if len(running) > 1:
         con = duckdb.connect(str(target))

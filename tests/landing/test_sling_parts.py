@@ -85,3 +85,17 @@ def test_parallel_sling_stage_holds_every_row_once(
     finally:
         con.close()
     assert [(r[0], r[4]) for r in rows] == staged
+
+
+def test_a_stuck_sling_run_is_stopped_and_raised_as_transient(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zone = next(z for z in load_zones() if z.name == "orders")
+    source = _write(tmp_path / "orders.csv", _rows(10))
+    # A limit no Sling start-up can meet stands in for a run that never ends.
+    monkeypatch.setattr(sling_loader, "SLING_TIMEOUT_BASE_SECONDS", 0.01)
+    monkeypatch.setattr(sling_loader, "SLING_MIN_BYTES_PER_SECOND", 10**12)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(sling_loader.SlingRunError, match="stopped"):
+        sling_loader.stage_object(zone, source, work, log=lambda _line: None)
