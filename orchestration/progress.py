@@ -51,8 +51,9 @@ def _latest_states(instance: dg.DagsterInstance, zone: ZoneSpec, keys: list[str]
     states: dict[str, str] = {}
     for record in sorted(records, key=lambda r: r.storage_id):
         mat = record.asset_materialization
-        if mat and mat.partition:
-            states[mat.partition] = str(mat.metadata.get("landfall/state").value)
+        state = mat.metadata.get("landfall/state") if mat and mat.partition else None
+        if state is not None:
+            states[mat.partition] = str(state.value)
     return states
 
 
