@@ -233,12 +233,13 @@ def test_burst_of_50_on_postgres_loads_every_file_once(prod_stack: Burst, bucket
 
 @pytest.mark.slow
 @pytest.mark.postgres
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(6 * 3600)
 def test_burst_of_500_survives_a_killed_run_a_daemon_crash_and_a_held_warehouse(
     prod_stack: Burst, bucket
 ):
     b = prod_stack
-    files, bad = burst.burst_files(500, bad_every=25, batch="b")
+    size = int(os.environ.get("LANDFALL_BURST_FILES", 500))  # smaller for a quick look
+    files, bad = burst.burst_files(size, bad_every=25, batch="b")
     started = time.monotonic()
     dropped_at = burst.drop(bucket.s3, bucket.landing.bucket, files)
 
@@ -268,9 +269,10 @@ def test_burst_of_500_survives_a_killed_run_a_daemon_crash_and_a_held_warehouse(
     finally:
         lock.release()
 
-    burst.watch(b.instance, ZONES, list(files), [], 1500, alive=b.alive)
+    # a file costs a few seconds here (one Sling process each); allow 30 s per file
+    burst.watch(b.instance, ZONES, list(files), [], 30 * size, alive=b.alive)
     stats = burst.figures(b.instance, ZONES, dropped_at, time.monotonic() - started)
-    print(f"\nburst 500 with faults on Postgres: {stats.line()}")
+    print(f"\nburst {size} with faults on Postgres: {stats.line()}")
     killed = b.instance.get_run_by_id(run_id)
     retries = b.instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id}))
     assert killed.status == dg.DagsterRunStatus.FAILURE and retries, "the crashed run was retried"
