@@ -37,7 +37,7 @@ def test_reexecution_from_failure_loads_only_the_failed_object(
 
     monkeypatch.setattr(landing_zones, "_load", load)
     # no backoff waits in this test: the policy's shape is tested in tests/orchestration
-    monkeypatch.setattr(landing_zones, "IO_RETRY", dg.RetryPolicy(max_retries=1))
+    monkeypatch.setattr(landing_zones, "retry_policy", lambda kind: dg.RetryPolicy(max_retries=1))
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         [request] = _tick(instance, bucket).run_requests
