@@ -325,8 +325,12 @@ def figures(
 
 
 def child_environment(**extra: str) -> dict[str, str]:
-    """This process's environment (already holding the local stack's variables) plus `extra`."""
-    return {**os.environ, **extra}
+    """This process's environment (already holding the local stack's variables) plus `extra`.
+
+    A burst keeps every core busy; launching a run through a busy code server was seen to
+    exceed Dagster's 60 s gRPC default (the run then fails and is retried), so allow longer.
+    """
+    return {"DAGSTER_GRPC_TIMEOUT_SECONDS": "180", **os.environ, **extra}
 
 
 @dataclass

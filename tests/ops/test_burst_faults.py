@@ -238,7 +238,7 @@ def test_burst_of_500_survives_a_killed_run_a_daemon_crash_and_a_held_warehouse(
     prod_stack: Burst, bucket
 ):
     b = prod_stack
-    size = int(os.environ.get("LANDFALL_BURST_FILES", 500))  # smaller for a quick look
+    size = int(os.environ.get("BURST_FILES", 500))  # smaller for a quick look
     files, bad = burst.burst_files(size, bad_every=25, batch="b")
     started = time.monotonic()
     dropped_at = burst.drop(bucket.s3, bucket.landing.bucket, files)
