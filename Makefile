@@ -5,7 +5,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install setup dev demo test test-slow bench bench-definitions lint clean test-location dbt-compile
+.PHONY: install setup dev demo test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -38,11 +38,25 @@ test: setup
 test-slow: setup
 	$(call run_pytest,-m slow)
 
+# the burst and fault suite on the production instance configuration (needs the local Postgres)
+test-burst: setup
+	$(call run_pytest,-m "slow or not slow" tests/ops/test_burst_faults.py --durations=5 -s)
+
+# the UI in Debian's Chromium (installed from the Debian registry when absent and possible)
+test-browser: setup
+	@test -x /usr/bin/chromium || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get install -y chromium) || echo "make: chromium unavailable; the test will skip"
+	$(call run_pytest,-m browser tests/test_browser_ui.py -s)
+
 bench: setup
 	$(BIN)/python -m bench
 
 bench-definitions: setup
 	$(BIN)/python -m bench definitions
+
+# 1,000 files through the whole cascade vs the naive mode (about an hour on 2 cores)
+bench-burst: setup
+	$(BIN)/python -m bench burst
 
 lint: install
 	$(BIN)/ruff check .

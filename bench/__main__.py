@@ -16,7 +16,11 @@ from orchestration.stack import stop
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("only", nargs="*", help="sensor, ingest, definitions (default: all)")
+    parser.add_argument(
+        "only",
+        nargs="*",
+        help="sensor, ingest, definitions, burst (default: all but burst, which is long)",
+    )
     args = parser.parse_args()
     selected = set(args.only or ["sensor", "ingest", "definitions"])
     if "definitions" in selected:  # no S3 needed: a generated project in a temporary folder
@@ -54,6 +58,17 @@ def main() -> None:
 
                 s3.create_bucket(Bucket="bench-sensor")
                 sensor_tick.run(s3, "bench-sensor")
+            if "burst" in selected:
+                from pathlib import Path
+
+                from bench import burst
+
+                burst.run(
+                    s3,
+                    Path(state) / "burst",
+                    files=int(os.environ.get("BURST_FILES", 1000)),
+                    naive_sample=int(os.environ.get("BURST_NAIVE_SAMPLE", 6)),
+                )
         finally:
             stop(server)
 

@@ -98,3 +98,17 @@ def entries(con: duckdb.DuckDBPyConnection, zone: str | None = None) -> list[Led
         params,
     ).fetchall()
     return [LedgerEntry(*row) for row in rows]
+
+
+def current_entries(
+    con: duckdb.DuckDBPyConnection, zone: str, object_keys: list[str]
+) -> dict[tuple[str, str], LedgerEntry]:
+    """(key, etag) -> its loaded or quarantined entry, for the given keys of a zone."""
+    if not object_keys or not _exists(con):
+        return {}
+    rows = con.execute(
+        f"""SELECT zone, object_key, etag, state, rows, reason, size, updated_at
+            FROM {LEDGER} WHERE zone = ? AND state <> ? AND list_contains(?, object_key)""",
+        [zone, SUPERSEDED, object_keys],
+    ).fetchall()
+    return {(row[1], row[2]): LedgerEntry(*row) for row in rows}

@@ -38,6 +38,10 @@ class SensorSpec(BaseModel):
     # Keys only ever added in lexical order (date-prefixed, never rewritten) let the listing
     # start after the newest key seen (S3 StartAfter): a tick then costs O(new objects).
     lexical_keys: bool = False
+    # per_tick: one run per tick covering every object the tick registered (a partition range);
+    # per_file: one run per object (the naive mode, kept for comparison and debugging).
+    # LANDFALL_LANDING_RUNS overrides it for every zone.
+    runs: Literal["per_tick", "per_file"] = "per_tick"
     # sqs mode: the environment variable holding the queue URL of the S3 event notifications
     queue_url_env: str | None = None
 

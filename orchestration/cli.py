@@ -5,6 +5,7 @@ landfall dev            local S3 + Dagster UI and daemon, sample files dropped
 landfall demo           the same cascade headless; prints a summary, non-zero on any failure
 landfall status         the ledger: every landed object and its state
 landfall drop-samples   drop a deterministic sample set into the landing bucket
+landfall burst N        drop N files at once on a fresh local stack and watch them through
 """
 
 from __future__ import annotations
@@ -217,6 +218,34 @@ def _cmd_drop_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_burst(args: argparse.Namespace) -> int:
+    from orchestration import burst
+    from orchestration.local_stack import free_port
+    from orchestration.stack import local_stack_running
+
+    base = get_settings()
+    state = base.state_dir / "burst"
+    if state.exists():
+        shutil.rmtree(state)  # every burst starts from nothing
+    os.environ["LANDFALL_STATE_DIR"] = str(state)
+    os.environ.pop("LANDFALL_WAREHOUSE_PATH", None)
+    os.environ["LANDFALL_S3_PORT"] = str(free_port())
+    os.environ.pop("LANDFALL_S3_ENDPOINT", None)
+    settings = get_settings()
+    files, bad = burst.burst_files(args.files, bad_every=args.bad_every)
+    with local_stack_running(settings) as running:
+        print(
+            f"landfall burst: {len(files)} files ({len(bad)} bad) into s3://{settings.bucket}/, "
+            f"{args.runs} runs, {'whole cascade' if not args.raw_only else 'raw only'}"
+        )
+        runner = burst.LocalBurst(
+            state, running.s3, settings.bucket, args.runs, cascade=not args.raw_only
+        )
+        figures = runner.run(files, args.timeout)
+    print(f"landfall burst: {figures.line()}")
+    return 0
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     from orchestration import local_stack
     from orchestration.stack import dagster_bin, local_stack_running, start_dagster, stop
@@ -281,6 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     _sizes(drop)
     drop.add_argument("--batch", help="folder under each prefix (default: now)")
     drop.set_defaults(fn=_cmd_drop_samples)
+    burst = sub.add_parser("burst", help="drop N files at once and watch them through")
+    burst.add_argument("files", type=int)
+    burst.add_argument("--bad-every", type=int, default=25, help="every k-th file is bad")
+    burst.add_argument("--runs", choices=["per_tick", "per_file"], default="per_tick")
+    burst.add_argument("--raw-only", action="store_true", help="do not wait for dbt and scores")
+    burst.add_argument("--timeout", type=int, default=3600)
+    burst.set_defaults(fn=_cmd_burst)
     args = parser.parse_args(argv)
     # SIGTERM (a supervisor, `timeout`) stops the stack as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)

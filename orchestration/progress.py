@@ -29,6 +29,9 @@ class Progress:
     runs_in_flight: int
     runs_failed: int
     stale_downstream: list[str] = field(default_factory=list)
+    # objects already done inside ingestion runs still in flight (a batch run materializes its
+    # partitions when its step ends; its log says loaded/quarantined per object as it goes)
+    done_in_running: int = 0
 
     @property
     def done(self) -> bool:
@@ -36,7 +39,8 @@ class Progress:
 
     def line(self) -> str:
         return (
-            f"files pending {self.pending:>4}  loaded {self.loaded:>4}  quarantined "
+            f"files pending {self.pending:>4} ({self.done_in_running:>4} done in running runs)"
+            f"  loaded {self.loaded:>4}  quarantined "
             f"{self.quarantined:>3}  runs in flight {self.runs_in_flight:>2}  failed "
             f"{self.runs_failed:>2}  downstream stale {len(self.stale_downstream):>2}"
         )
@@ -51,8 +55,9 @@ def _latest_states(instance: dg.DagsterInstance, zone: ZoneSpec, keys: list[str]
     states: dict[str, str] = {}
     for record in sorted(records, key=lambda r: r.storage_id):
         mat = record.asset_materialization
-        if mat and mat.partition:
-            states[mat.partition] = str(mat.metadata.get("landfall/state").value)
+        state = mat.metadata.get("landfall/state") if mat and mat.partition else None
+        if state is not None:
+            states[mat.partition] = str(state.value)
     return states
 
 
@@ -69,7 +74,8 @@ def progress(
             states.update(_latest_states(instance, zone, keys))
     loaded = sum(1 for s in states.values() if s == "loaded")
     quarantined = sum(1 for s in states.values() if s == "quarantined")
-    in_flight = len(instance.get_run_ids(dg.RunsFilter(statuses=IN_FLIGHT)))
+    running = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT))
+    in_flight = len(running)
     failed = len(instance.get_run_ids(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])))
     newest_raw = max(
         (
@@ -92,7 +98,31 @@ def progress(
         runs_in_flight=in_flight,
         runs_failed=failed,
         stale_downstream=stale,
+        done_in_running=sum(
+            _objects_done(instance, r.run_id) for r in running if r.job_name.startswith("ingest_")
+        ),
     )
+
+
+_DONE_PREFIXES = ("loaded s3://", "quarantined s3://")
+_log_cursors: dict[str, tuple[str | None, int]] = {}  # run id -> (event cursor, objects done)
+
+
+def _objects_done(instance: dg.DagsterInstance, run_id: str) -> int:
+    """Objects an ingestion run has logged as done so far, read incrementally."""
+    cursor, done = _log_cursors.get(run_id, (None, 0))
+    while True:
+        batch = instance.event_log_storage.get_records_for_run(run_id, cursor=cursor, limit=1000)
+        done += sum(
+            1
+            for r in batch.records
+            if (r.event_log_entry.user_message or "").startswith(_DONE_PREFIXES)
+        )
+        cursor = batch.cursor
+        if not batch.has_more:
+            break
+    _log_cursors[run_id] = (cursor, done)
+    return done
 
 
 def table_rows(warehouse: DuckDBWarehouse) -> list[tuple[str, str, int]]:

@@ -1,23 +1,126 @@
-"""One sensor per landing zone: registers a dynamic partition per new object and requests its
-run, all in one SensorResult per tick. run_key = key@ETag, so a re-uploaded object with new
-content runs again while the same version never runs twice."""
+"""One sensor per landing zone: registers a dynamic partition per new object and requests the
+runs that load them, all in one SensorResult per tick.
+
+Run keys keep "the same version never runs twice, a new version always runs":
+- per_file mode: one run per object, run_key = key@ETag.
+- per_tick mode (default): one run per contiguous block of partitions the tick registered —
+  normally the whole tick — as a partition range; run_key = hash of the block's key@ETag
+  versions. A tick the daemon evaluates again from the same cursor lists the same versions,
+  so it yields the same run key and is launched once. A block of one object keeps key@ETag.
+"""
 
 import os
+from collections.abc import Sequence
+from typing import Literal
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
+from landing.objects import LandedObject, short_hash
 from landing.zones import ZoneSpec
 from orchestration.resources import LandingBucket
 from sensors.events import QueueCursor, drain_queue
 from sensors.listing import ListingCursor, list_new_objects
+
+RunsMode = Literal["per_tick", "per_file"]
+RUNS_ENV = "LANDFALL_LANDING_RUNS"
+
+
+def runs_mode(zone: ZoneSpec) -> RunsMode:
+    """The zone's mode, unless LANDFALL_LANDING_RUNS overrides it (read per tick, not at import)."""
+    override = os.environ.get(RUNS_ENV, "").strip()
+    if not override:
+        return zone.sensor.runs
+    if override not in ("per_tick", "per_file"):
+        raise ValueError(f"${RUNS_ENV}={override!r}: expected per_tick or per_file")
+    return override  # type: ignore[return-value]
+
+
+def _tags(zone: ZoneSpec, objects: Sequence[LandedObject]) -> dict[str, str]:
+    tags = {"landfall/zone": zone.name, "landfall/files": str(len(objects))}
+    if len(objects) == 1:
+        tags["landfall/etag"] = objects[0].etag
+    return tags
+
+
+def per_file_requests(zone: ZoneSpec, objects: Sequence[LandedObject]) -> list[dg.RunRequest]:
+    return [
+        dg.RunRequest(run_key=o.run_key, partition_key=o.partition_key, tags=_tags(zone, [o]))
+        for o in objects
+    ]
+
+
+def contiguous_blocks(
+    keys: Sequence[str], existing: set[str], position_of: dict[str, int]
+) -> list[list[str]]:
+    """Split a tick's partition keys into blocks that are contiguous in the partition order.
+
+    Keys new to the definition are appended in `keys` order after every existing partition, so
+    they form one block; keys registered earlier (re-uploads) sit where they were first added
+    and are grouped with their neighbours only. `position_of` maps existing keys to positions.
+    """
+    new = [k for k in keys if k not in existing]
+    old = sorted((k for k in keys if k in existing), key=lambda k: position_of[k])
+    blocks: list[list[str]] = []
+    for key in old:
+        if blocks and position_of[key] == position_of[blocks[-1][-1]] + 1:
+            blocks[-1].append(key)
+        else:
+            blocks.append([key])
+    if new:
+        blocks.append(new)
+    return blocks
+
+
+def per_tick_requests(
+    zone: ZoneSpec,
+    objects: Sequence[LandedObject],
+    instance: dg.DagsterInstance,
+    partitions: dg.DynamicPartitionsDefinition,
+) -> list[dg.RunRequest]:
+    """One run per contiguous block of this tick's partitions (one run for a burst of new
+    objects), as a partition range the zone asset iterates."""
+    latest = {o.partition_key: o for o in objects}  # a key listed twice: its newest version
+    keys = list(latest)
+    existing = set(instance.get_existing_dynamic_partitions(partitions.name, keys))
+    # positions are needed only for re-uploaded keys; listing every partition is O(partitions)
+    position_of = (
+        {k: i for i, k in enumerate(instance.get_dynamic_partitions(partitions.name))}
+        if existing
+        else {}
+    )
+    requests = []
+    for block in contiguous_blocks(keys, existing, position_of):
+        versions = [latest[k] for k in block]
+        if len(block) == 1:
+            requests += per_file_requests(zone, versions)
+            continue
+        run_key = "batch@" + short_hash("\n".join(sorted(o.run_key for o in versions)), 24)
+        requests.append(
+            dg.RunRequest(
+                run_key=run_key,
+                tags={
+                    **_tags(zone, versions),
+                    ASSET_PARTITION_RANGE_START_TAG: block[0],
+                    ASSET_PARTITION_RANGE_END_TAG: block[-1],
+                },
+            )
+        )
+    return requests
 
 
 def build_landing_sensor(
     zone: ZoneSpec,
     job: "UnresolvedAssetJobDefinition",
     partitions: dg.DynamicPartitionsDefinition,
+    runs: RunsMode | None = None,
 ) -> dg.SensorDefinition:
+    """`runs` fixes the mode (tests); by default the zone YAML or $LANDFALL_LANDING_RUNS."""
+
     @dg.sensor(
         name=f"landing_{zone.name}_sensor",
         job=job,
@@ -57,15 +160,12 @@ def build_landing_sensor(
             )
             cursor = listing_cursor.serialize()
         keys = list(dict.fromkeys(o.partition_key for o in objects))
+        if (runs or runs_mode(zone)) == "per_file" or not objects:
+            requests = per_file_requests(zone, objects)
+        else:
+            requests = per_tick_requests(zone, objects, context.instance, partitions)
         return dg.SensorResult(
-            run_requests=[
-                dg.RunRequest(
-                    run_key=o.run_key,
-                    partition_key=o.partition_key,
-                    tags={"landfall/zone": zone.name, "landfall/etag": o.etag},
-                )
-                for o in objects
-            ],
+            run_requests=requests,
             dynamic_partitions_requests=[partitions.build_add_request(keys)] if keys else [],
             cursor=cursor,
         )

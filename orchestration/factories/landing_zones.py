@@ -7,13 +7,14 @@ import json
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from landing import dlt_loader, raw_load, sling_loader
+from landing import dlt_loader, ledger, raw_load, sling_loader
 from landing.identifiers import qualified, quote_identifier, quote_literal
 from landing.objects import LandedObject, clean_etag, object_key_for, short_hash
 from landing.quarantine import quarantine_object
@@ -122,78 +123,190 @@ def _load(
     return counts, {**timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
 
 
-def ingest_partition(
+@dataclass
+class FileOutcome:
+    """What happened to one landed object in a run."""
+
+    obj: LandedObject
+    reason: str | None = None  # set when quarantined
+    counts: dict[str, int] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def ingest_object(
+    context: dg.AssetExecutionContext,
+    zone: ZoneSpec,
+    client,
+    bucket: str,
+    key: str,
+    warehouse: DuckDBWarehouse,
+) -> FileOutcome:
+    """Validate, load and merge one object, or quarantine it; either way one ledger row."""
+    obj = _head(client, bucket, zone, key)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if obj is None:
+        outcome = FileOutcome(
+            LandedObject(zone.name, key, "deleted", 0, now),
+            reason="object was deleted from the landing zone before it could be loaded",
+        )
+    else:
+        outcome = FileOutcome(obj)
+        try:
+            check_object(zone, obj.key, obj.size)
+            with tempfile.TemporaryDirectory(prefix="landfall-object-") as folder:
+                local_copy, records = _download_checked(client, bucket, zone, obj, Path(folder))
+                outcome.counts, outcome.timing = _load(context, zone, obj, local_copy, warehouse)
+            if outcome.counts.get(zone.table_name, 0) != records:
+                context.log.warning(
+                    f"{obj.key}: validation saw {records} records, the raw table got "
+                    f"{outcome.counts.get(zone.table_name)}"
+                )
+        except BadFileError as exc:
+            outcome.reason = str(exc)
+
+    if outcome.reason is None:
+        context.log.info(f"loaded s3://{bucket}/{key}: {outcome.counts.get(zone.table_name)} rows")
+    else:
+        context.log.warning(f"quarantined s3://{bucket}/{key}: {outcome.reason}")
+        if outcome.obj.etag != "deleted":
+            quarantine_object(client, bucket, zone, outcome.obj, outcome.reason, now)
+        with warehouse.connect() as con:
+            raw_load.record_quarantine(con, zone, outcome.obj, outcome.reason, now)
+    return outcome
+
+
+def _recorded_by_earlier_attempt(
+    context: dg.AssetExecutionContext,
+    zone: ZoneSpec,
+    client,
+    bucket: str,
+    keys: list[str],
+    warehouse: DuckDBWarehouse,
+) -> dict[str, FileOutcome]:
+    """On a step retry or a run retry/re-execution: the objects whose current version an earlier
+    attempt already recorded, with that outcome. A fresh run loads every object again."""
+    if context.retry_number == 0 and not context.run.parent_run_id:
+        return {}
+    with warehouse.connect(read_only=True) as con:
+        recorded = ledger.current_entries(con, zone.name, keys)
+    done: dict[str, FileOutcome] = {}
+    for key in {k for k, _ in recorded}:
+        obj = _head(client, bucket, zone, key)
+        entry = recorded.get((key, obj.etag)) if obj else None
+        if obj is not None and entry is not None:
+            done[key] = FileOutcome(
+                obj,
+                reason=entry.reason if entry.state == ledger.QUARANTINED else None,
+                counts={zone.table_name: entry.rows},
+            )
+    return done
+
+
+def _file_metadata(bucket: str, outcome: FileOutcome) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "landfall/file": f"s3://{bucket}/{outcome.obj.key}",
+        "landfall/etag": outcome.obj.etag,
+        "landfall/bytes": outcome.obj.size,
+        "landfall/state": "quarantined" if outcome.reason else "loaded",
+        **{f"landfall/{k}": v for k, v in outcome.timing.items()},
+    }
+    if outcome.reason:
+        metadata["landfall/quarantine_reason"] = outcome.reason
+    return metadata
+
+
+def ingest_partitions(
     context: dg.AssetExecutionContext,
     zone: ZoneSpec,
     landing: LandingBucket,
     warehouse: DuckDBWarehouse,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    key = object_key_for(context.partition_key)
+    """Load every object of the run (one partition, or the range a sensor tick registered).
+
+    Each object is isolated: a bad file is quarantined and the others load; an unexpected error
+    on one object is raised only after the others finished, and the step's retry then loads only
+    the objects no attempt has recorded yet.
+    """
     client = landing.client()
     bucket = zone.bucket or landing.bucket
     main_key = dg.AssetKey(zone.asset_key_path)
-    obj = _head(client, bucket, zone, key)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    counts: dict[str, int] | None = None
-    timing: dict[str, float] = {}
-    if obj is None:
-        obj = LandedObject(zone.name, key, "deleted", 0, now)
-        reason = "object was deleted from the landing zone before it could be loaded"
-    else:
-        reason = None
+    partition_keys = list(context.partition_keys)
+    keys = [object_key_for(pk) for pk in partition_keys]
+    done = _recorded_by_earlier_attempt(context, zone, client, bucket, keys, warehouse)
+    if done:
+        context.log.info(f"{len(done)} of {len(keys)} objects were recorded by an earlier attempt")
+    outcomes: dict[str, FileOutcome] = {}
+    errors: dict[str, Exception] = {}
+    for partition_key, key in zip(partition_keys, keys, strict=True):
+        if key in done:
+            outcomes[partition_key] = done[key]
+            continue
         try:
-            check_object(zone, obj.key, obj.size)
-            with tempfile.TemporaryDirectory(prefix="landfall-object-") as folder:
-                local_copy, records = _download_checked(client, bucket, zone, obj, Path(folder))
-                counts, timing = _load(context, zone, obj, local_copy, warehouse)
-            if counts.get(zone.table_name, 0) != records:
-                context.log.warning(
-                    f"{obj.key}: validation saw {records} records, the raw table got "
-                    f"{counts.get(zone.table_name)}"
-                )
-        except BadFileError as exc:
-            reason = str(exc)
+            outcomes[partition_key] = ingest_object(context, zone, client, bucket, key, warehouse)
+        except Exception as exc:  # noqa: BLE001 - isolated per object, raised below
+            if len(keys) == 1:
+                raise
+            context.log.error(f"s3://{bucket}/{key}: {type(exc).__name__}: {exc}")
+            errors[key] = exc
+    if errors:
+        listed = "; ".join(f"{k}: {type(e).__name__}: {e}" for k, e in list(errors.items())[:10])
+        raise dg.Failure(
+            description=(
+                f"{zone.name}: {len(errors)} of {len(keys)} objects failed to load "
+                f"(the others are recorded; a retry loads only these): {listed}"
+            )
+        ) from next(iter(errors.values()))
 
-    if reason is not None:
-        context.log.warning(f"quarantined s3://{bucket}/{key}: {reason}")
-        if obj.etag != "deleted":
-            quarantine_object(client, bucket, zone, obj, reason, now)
-        with warehouse.connect() as con:
-            raw_load.record_quarantine(con, zone, obj, reason, now)
-    with warehouse.connect() as con:
+    with warehouse.connect(read_only=True) as con:
         schemas = {t[-1]: column_schema(con, *t) for t in zone.table_keys}
+    for partition_key, outcome in outcomes.items():
+        for table_key in zone.table_keys:
+            context.add_asset_metadata(
+                {
+                    **_file_metadata(bucket, outcome),
+                    "dagster/row_count": outcome.counts.get(table_key[-1], 0),
+                },
+                asset_key=dg.AssetKey(table_key),
+                partition_key=partition_key,
+            )
 
-    common = {
-        "landfall/file": f"s3://{bucket}/{key}",
-        "landfall/etag": obj.etag,
-        "landfall/bytes": obj.size,
-        "landfall/state": "quarantined" if reason else "loaded",
-        **{f"landfall/{k}": v for k, v in timing.items()},
-    }
-    if reason:
-        common["landfall/quarantine_reason"] = reason
+    quarantined = {o.obj.key: o.reason for o in outcomes.values() if o.reason}
+    versions = sorted(f"{o.obj.etag}:{'q' if o.reason else 'ok'}" for o in outcomes.values())
+    data_version = versions[0] if len(versions) == 1 else short_hash("\n".join(versions), 24)
     for table_key in zone.table_keys:
-        table = table_key[-1]
-        rows = (counts or {}).get(table, 0)
         yield dg.MaterializeResult(
             asset_key=dg.AssetKey(table_key),
             metadata={
-                **common,
-                "dagster/row_count": rows,
                 "dagster/table_name": qualified(*table_key),
-                "dagster/column_schema": schemas[table],
+                "dagster/column_schema": schemas[table_key[-1]],
                 # the diff against the previous load, when the columns changed
-                **schema_change_metadata(context.instance, dg.AssetKey(table_key), schemas[table]),
+                **schema_change_metadata(
+                    context.instance, dg.AssetKey(table_key), schemas[table_key[-1]]
+                ),
+                "landfall/files_in_run": len(keys),
             },
-            data_version=dg.DataVersion(f"{obj.etag}:{'q' if reason else 'ok'}"),
+            data_version=dg.DataVersion(data_version) if versions else None,
         )
+    if len(keys) == 1:
+        file = f"s3://{bucket}/{keys[0]}"
+        reason = quarantined.get(keys[0])
+        description = reason or "file passed validation and its contract"
+        metadata = {"file": file, "reason": reason or ""}
+    else:
+        description = (
+            f"{len(quarantined)} of {len(keys)} files quarantined: "
+            + "; ".join(f"{k}: {r}" for k, r in list(quarantined.items())[:20])
+            if quarantined
+            else f"all {len(keys)} files passed validation and their contract"
+        )
+        metadata = {"quarantined": dg.MetadataValue.json(quarantined), "files": len(keys)}
     yield dg.AssetCheckResult(
         asset_key=main_key,
         check_name=FILE_CHECK,
-        passed=reason is None,
+        passed=not quarantined,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=reason or "file passed validation and its contract",
-        metadata={"file": f"s3://{bucket}/{key}", "reason": reason or ""},
+        description=description,
+        metadata=metadata,
     )
 
 
@@ -245,7 +358,7 @@ def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
     def _ingest(
         context: dg.AssetExecutionContext, landing: LandingBucket, warehouse: DuckDBWarehouse
     ):
-        yield from ingest_partition(context, zone, landing, warehouse)
+        yield from ingest_partitions(context, zone, landing, warehouse)
 
     return _ingest
 

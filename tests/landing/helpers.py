@@ -17,7 +17,8 @@ def tick(
 ) -> dg.SensorResult:
     """One sensor evaluation; applies its partition requests to the instance like the daemon."""
     partitions = zone_partitions(zone)
-    sensor = build_landing_sensor(zone, build_zone_job(zone), partitions)
+    # the per-file mode: these tests drive one partition per run (tests/ops covers per_tick)
+    sensor = build_landing_sensor(zone, build_zone_job(zone), partitions, runs="per_file")
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"landing": landing}
     )

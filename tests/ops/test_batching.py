@@ -1,0 +1,172 @@
+"""Per-tick batching: a burst becomes one run per zone per tick (a partition range), with the
+same dedup and quarantine guarantees as one run per file."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from landing import ledger
+from orchestration import progress
+from orchestration.factories import landing_zones
+from orchestration.factories.landing_zones import build_zone_assets, build_zone_job, zone_partitions
+from sensors.landing import build_landing_sensor, contiguous_blocks
+from tests.landing.helpers import ZONES
+
+ZONE = ZONES["orders"]
+HEADER = "order_id,customer_id,order_ts,amount,status\n"
+
+
+def _orders(*ids: int) -> bytes:
+    return (HEADER + "".join(f"{i},{i},2026-11-01 10:00:00,1.50,placed\n" for i in ids)).encode()
+
+
+def _tick(instance, bucket, cursor=None) -> dg.SensorResult:
+    partitions = zone_partitions(ZONE)
+    sensor = build_landing_sensor(ZONE, build_zone_job(ZONE), partitions, runs="per_tick")
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"landing": bucket.landing}
+    )
+    result = sensor(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def _run(instance, bucket, warehouse, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    """Execute a run request the way the daemon launches it: its tags carry the range."""
+    return dg.materialize(
+        [build_zone_assets(ZONE)],
+        partition_key=request.partition_key,
+        tags=dict(request.tags),
+        instance=instance,
+        resources={"landing": bucket.landing, "warehouse": warehouse},
+        raise_on_error=False,
+    )
+
+
+def _ledger(warehouse) -> dict[str, ledger.LedgerEntry]:
+    with warehouse.connect(read_only=True) as con:
+        return {e.object_key: e for e in ledger.entries(con) if e.state != "superseded"}
+
+
+def test_a_burst_is_one_run_and_one_bad_file_fails_no_other(bucket, warehouse):
+    files = {f"orders/f{i:02d}.csv": _orders(i, 100 + i) for i in range(8)}
+    files["orders/f03.csv"] = HEADER.encode() + b"1,2,not-a-date,3.50,placed\n"
+    bucket.put(files)
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, bucket)
+        [request] = first.run_requests
+        assert request.partition_key is None
+        assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == "orders/f00.csv"
+        assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == "orders/f07.csv"
+        assert request.tags["landfall/files"] == "8"
+        # the daemon evaluating the tick again from the same cursor asks for the same run
+        again = _tick(instance, bucket)
+        assert [r.run_key for r in again.run_requests] == [request.run_key]
+        assert instance.get_dynamic_partitions(ZONE.partitions_name) == sorted(files)
+
+        run = _run(instance, bucket, warehouse, request)
+        assert run.success
+        mats = [m for m in run.asset_materializations_for_node("ingest_orders")]
+        by_partition = {m.partition: m for m in mats}
+        assert sorted(by_partition) == sorted(files) and len(mats) == len(files)
+        for key, mat in by_partition.items():
+            assert mat.metadata["landfall/file"].value.endswith(key)
+            expected = "quarantined" if key == "orders/f03.csv" else "loaded"
+            assert mat.metadata["landfall/state"].value == expected
+            assert mat.metadata["dagster/row_count"].value == (0 if key.endswith("03.csv") else 2)
+        # progress sees each object finish inside a batch run, before its step ends
+        assert progress._objects_done(instance, run.run_id) == len(files)
+        [check] = run.get_asset_check_evaluations()
+        assert not check.passed
+        assert "1 of 8 files quarantined" in check.description
+        assert "orders/f03.csv" in check.description and "not-a-date" in check.description
+
+    entries = _ledger(warehouse)
+    assert {k: e.state for k, e in entries.items()} == {
+        k: ("quarantined" if k == "orders/f03.csv" else "loaded") for k in files
+    }
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] == 14
+
+
+def test_reuploads_run_again_grouped_by_partition_order(bucket, warehouse):
+    bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(5)})
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, bucket)
+        assert _run(instance, bucket, warehouse, first.run_requests[0]).success
+        # new content for f1, f2 (neighbours) and f4, plus a new key
+        bucket.put(
+            {
+                "orders/f1.csv": _orders(11),
+                "orders/f2.csv": _orders(12),
+                "orders/f4.csv": _orders(14),
+                "orders/new.csv": _orders(20),
+            }
+        )
+        second = _tick(instance, bucket, first.cursor)
+        ranges = sorted(
+            (r.partition_key,)
+            if r.partition_key
+            else (r.tags[ASSET_PARTITION_RANGE_START_TAG], r.tags[ASSET_PARTITION_RANGE_END_TAG])
+            for r in second.run_requests
+        )
+        assert ranges == [
+            ("orders/f1.csv", "orders/f2.csv"),
+            ("orders/f4.csv",),
+            ("orders/new.csv",),
+        ]
+        assert not {r.run_key for r in second.run_requests} & {first.run_requests[0].run_key}
+        for request in second.run_requests:
+            assert _run(instance, bucket, warehouse, request).success
+    entries = _ledger(warehouse)
+    assert len(entries) == 6 and {e.state for e in entries.values()} == {"loaded"}
+    with warehouse.connect(read_only=True) as con:
+        ids = sorted(r[0] for r in con.execute("select order_id from raw.orders").fetchall())
+    assert ids == [0, 3, 11, 12, 14, 20]
+
+
+def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
+    bucket, warehouse, monkeypatch
+):
+    bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(4)})
+    real_load = landing_zones._load
+    calls: list[str] = []
+
+    def flaky_load(context, zone, obj, local_copy, wh):
+        calls.append(obj.key)
+        if obj.key == "orders/f2.csv" and calls.count(obj.key) <= 2:
+            raise OSError("warehouse briefly unavailable")
+        return real_load(context, zone, obj, local_copy, wh)
+
+    monkeypatch.setattr(landing_zones, "_load", flaky_load)
+    with dg.instance_for_test() as instance:
+        [request] = _tick(instance, bucket).run_requests
+        run = _run(instance, bucket, warehouse, request)
+        assert run.success
+        retries = [e for e in run.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        assert len(retries) == 2
+    # the first attempt loaded f0, f1, f3; each retry touched only f2
+    assert (
+        calls
+        == ["orders/f0.csv", "orders/f1.csv", "orders/f2.csv", "orders/f3.csv"]
+        + ["orders/f2.csv"] * 2
+    )
+    entries = _ledger(warehouse)
+    assert {e.state for e in entries.values()} == {"loaded"} and len(entries) == 4
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] == 4
+
+
+def test_contiguous_blocks():
+    position = {"a": 0, "b": 1, "c": 2, "d": 3}
+    assert contiguous_blocks(["x", "y"], set(), {}) == [["x", "y"]]
+    assert contiguous_blocks(["d", "x", "b", "a"], {"a", "b", "d"}, position) == [
+        ["a", "b"],
+        ["d"],
+        ["x"],
+    ]
