@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 
 from snowflake.snowpark import Column, DataFrame
 from snowflake.snowpark import functions as F
-from snowflake.snowpark.types import DoubleType, TimestampTimeZone, TimestampType
+from snowflake.snowpark.types import (
+    DoubleType,
+    StructField,
+    StructType,
+    TimestampTimeZone,
+    TimestampType,
+)
 
 # Customers without orders get this recency, and real recencies are capped at it,
 # so "never ordered" never looks more recent than "ordered long ago".
@@ -71,7 +77,7 @@ def check_input_columns(inputs: FeatureInputs) -> None:
             raise ValueError(f"{name} frame lacks columns: {', '.join(missing)}")
 
 
-def _utc_ntz(df: DataFrame, name: str) -> Column:
+def utc_ntz(df: DataFrame, name: str) -> Column:
     """``name`` as a UTC timestamp without zone, so it compares with naive ``as_of`` values.
 
     Snowflake's TIMESTAMP_TZ cast to NTZ keeps the wall clock of its offset, so convert
@@ -92,7 +98,7 @@ def reference_time(orders: DataFrame) -> datetime | None:
 
     None when there are no orders.
     """
-    row = orders.select(F.max(_utc_ntz(orders, "ORDER_TS")).alias("LATEST")).collect()[0]
+    row = orders.select(F.max(utc_ntz(orders, "ORDER_TS")).alias("LATEST")).collect()[0]
     latest = row["LATEST"]
     if latest is None:
         return None
@@ -118,7 +124,7 @@ def _sum_columns(names: list[str]) -> list[Column]:
 
 
 def _order_features(orders: DataFrame, as_of: datetime) -> DataFrame:
-    ts = _utc_ntz(orders, "ORDER_TS")
+    ts = utc_ntz(orders, "ORDER_TS")
     kept = F.coalesce(F.col("IS_COUNTED"), F.lit(False)) & (ts <= F.lit(as_of))
     amount = F.coalesce(F.col("AMOUNT").cast(DoubleType()), F.lit(0.0))
     per_order = orders.select(
@@ -143,7 +149,7 @@ def _event_features(events: DataFrame, event_items: DataFrame, as_of: datetime) 
         F.sum(F.col("QTY").cast(DoubleType())).alias("ITEMS_QTY")
     )
     joined = events.join(items, on="EVENT_DLT_ID", how="left")
-    ts = _utc_ntz(joined, "EVENT_TS")
+    ts = utc_ntz(joined, "EVENT_TS")
     kept = ts <= F.lit(as_of)
     event_type = F.col("EVENT_TYPE")
     cart_qty = F.iff(
@@ -165,6 +171,41 @@ def _event_features(events: DataFrame, event_items: DataFrame, as_of: datetime) 
     return per_event.group_by("CUSTOMER_ID").agg(*_sum_columns(summed))
 
 
+def checkpoint(df: DataFrame) -> DataFrame:
+    """On a local-testing session, materialise ``df``: the emulator re-executes a plan's
+    whole subtree every time a later step asks for its schema, which makes joins of
+    aggregates slow. On Snowflake the frame stays lazy, so the whole feature query is one
+    statement pushed down to the warehouse."""
+    from snowflake.snowpark.mock._connection import MockServerConnection
+
+    if not isinstance(df.session._conn, MockServerConnection):
+        return df
+    # Not cache_result(): the emulator marks left-joined columns non-nullable and then
+    # refuses their NULLs. One execution gives both the rows and their types.
+    from snowflake.snowpark.mock._plan import execute_mock_plan
+
+    table = execute_mock_plan(df._plan, df._plan.expr_to_alias)
+    names = list(table.columns)
+    schema = StructType(
+        [StructField(name, table.sf_types[name].datatype, nullable=True) for name in names]
+    )
+    rows = [tuple(_plain(v) for v in row) for row in table.itertuples(index=False, name=None)]
+    return df.session.create_dataframe(rows, schema=schema)
+
+
+def _plain(value: object) -> object:
+    """numpy/pandas scalars from the emulator as Python values (NaN/NaT -> None)."""
+    if value is None:
+        return None
+    if hasattr(value, "to_pydatetime"):
+        return None if value != value else value.to_pydatetime()
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
 def _zero(name: str) -> Column:
     return F.coalesce(F.col(name).cast(DoubleType()), F.lit(0.0))
 
@@ -184,11 +225,13 @@ def build_features(inputs: FeatureInputs, as_of: datetime) -> DataFrame:
     check_input_columns(inputs)
     if as_of.tzinfo is not None:
         raise ValueError("as_of must be a naive UTC datetime")
-    customers = inputs.customers.select(F.col("CUSTOMER_ID")).distinct()
-    orders = _order_features(inputs.orders, as_of)
-    events = _event_features(inputs.events, inputs.event_items, as_of)
-    joined = customers.join(orders, on="CUSTOMER_ID", how="left").join(
-        events, on="CUSTOMER_ID", how="left"
+    customers = checkpoint(inputs.customers.select(F.col("CUSTOMER_ID")).distinct())
+    orders = checkpoint(_order_features(inputs.orders, as_of))
+    events = checkpoint(_event_features(inputs.events, inputs.event_items, as_of))
+    joined = checkpoint(
+        customers.join(orders, on="CUSTOMER_ID", how="left").join(
+            events, on="CUSTOMER_ID", how="left"
+        )
     )
 
     recency = F.least(

@@ -236,6 +236,28 @@ class SnowparkWarehouse:
         # NULLs, which local testing either rejects or treats as non-null floats.
         return self._session.create_dataframe(rows, schema=StructType(fields))
 
+    def has_table(self, schema: str, table: str) -> bool:
+        """Whether ``schema.table`` exists (a table or a view)."""
+        validate_identifier(schema)
+        validate_identifier(table)
+        if self._duckdb_path is None:
+            from snowflake.snowpark.exceptions import SnowparkSQLException
+
+            try:
+                self._session.table([schema.upper(), table.upper()]).columns  # noqa: B018
+            except SnowparkSQLException:
+                return False
+            return True
+        if not self._duckdb_path.exists():
+            return False
+        with duckdb.connect(str(self._duckdb_path)) as con:
+            found = con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [schema.lower(), table.lower()],
+            ).fetchone()
+        return bool(found and found[0])
+
     def write_table(
         self,
         df: DataFrame,

@@ -240,3 +240,8 @@ def assert_stored_scores(
             assert part == partition
 
     return check
+
+
+@pytest.fixture(scope="module")
+def session(local_warehouse: SnowparkWarehouse) -> Any:
+    return local_warehouse.session

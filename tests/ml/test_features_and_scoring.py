@@ -31,11 +31,6 @@ SCORED_AT = datetime(2024, 6, 1, 12, 0, 0)
 
 
 @pytest.fixture(scope="module")
-def session(local_warehouse: SnowparkWarehouse) -> Session:
-    return local_warehouse.session
-
-
-@pytest.fixture(scope="module")
 def marts_df(local_warehouse: SnowparkWarehouse) -> DataFrame:
     return local_warehouse.read_table("marts", "customer_order_features")
 
