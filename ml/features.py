@@ -249,7 +249,7 @@ def build_features(inputs: FeatureInputs, as_of: datetime) -> DataFrame:
     frequency = _zero("O_FREQUENCY")
     monetary = _zero("O_MONETARY")
     page_views = _zero("E_PAGE_VIEWS")
-    return joined.select(
+    features = joined.select(
         F.col("CUSTOMER_ID"),
         recency.alias("RECENCY_DAYS"),
         frequency.alias("FREQUENCY"),
@@ -270,3 +270,4 @@ def build_features(inputs: FeatureInputs, as_of: datetime) -> DataFrame:
         *[_zero(f"E_EVENTS_{d}D").alias(f"EVENTS_{d}D") for d in WINDOWS_DAYS],
         *[_zero(f"E_CART_ITEMS_{d}D").alias(f"CART_ITEMS_{d}D") for d in WINDOWS_DAYS],
     )
+    return checkpoint(features)

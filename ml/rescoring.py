@@ -15,7 +15,7 @@ from datetime import datetime
 from snowflake.snowpark import DataFrame, Window
 from snowflake.snowpark import functions as F
 
-from ml.features import FeatureInputs, build_features, reference_time
+from ml.features import FeatureInputs, build_features, checkpoint, reference_time
 from ml.scoring import SCORE_COLUMNS, ChurnModel, score
 
 
@@ -52,11 +52,11 @@ def customers_to_score(
     loaded_after: datetime | None,
 ) -> DataFrame:
     """CUSTOMER_ID and SOURCE_PARTITION of every customer this run must (re)score."""
-    landed = _landed_rows(inputs)
+    landed = checkpoint(_landed_rows(inputs))
     newest_first = Window.partition_by("CUSTOMER_ID").order_by(
         F.col("LOADED_AT").desc(), F.col("SOURCE_FILE").desc()
     )
-    latest = (
+    latest = checkpoint(
         landed.select(
             F.col("CUSTOMER_ID"),
             F.col("SOURCE_FILE"),
@@ -83,7 +83,7 @@ def customers_to_score(
         if loaded_after is not None:
             due = due | (F.col("LAST_LOADED_AT") > F.lit(loaded_after))
         candidates = candidates.filter(due)
-    return candidates.select(F.col("CUSTOMER_ID"), F.col("SOURCE_PARTITION"))
+    return checkpoint(candidates.select(F.col("CUSTOMER_ID"), F.col("SOURCE_PARTITION")))
 
 
 def score_due_customers(
@@ -95,13 +95,9 @@ def score_due_customers(
 ) -> ScoringRun:
     """Score the customers :func:`customers_to_score` picks, with features as of the newest
     order (``scored_at`` when there are none)."""
-    due = customers_to_score(inputs, existing_scores, model.version, loaded_after).cache_result()
+    due = customers_to_score(inputs, existing_scores, model.version, loaded_after)
     as_of = reference_time(inputs.orders)
     features = build_features(replace(inputs, customers=due), as_of or scored_at)
-    scored = (
-        score(features, model, scored_at=scored_at)
-        .drop("SOURCE_PARTITION")
-        .join(due, on="CUSTOMER_ID", how="inner")
-        .select(*SCORE_COLUMNS)
-    )
+    scored = checkpoint(score(features, model, scored_at=scored_at).drop("SOURCE_PARTITION"))
+    scored = checkpoint(scored.join(due, on="CUSTOMER_ID", how="inner").select(*SCORE_COLUMNS))
     return ScoringRun(scores=scored, as_of=as_of, loaded_through=loaded_through(inputs))

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from ml.features import FEATURE_COLUMNS
 from orchestration.automation import MANUAL_ONLY, automation_condition_from_meta
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
@@ -49,25 +50,16 @@ class ModelOutputs(dg.Model, dg.Resolvable):
     registry: str = Field("ml.model_registry", pattern=_TABLE_PATTERN)
 
 
+# Feature names as YAML spells them (lower case); a Literal so that the schema, and with it
+# the error pointing at the file and line, rejects unknown names.
+FeatureName = Literal[tuple(name.lower() for name in FEATURE_COLUMNS)]  # type: ignore[valid-type]
+
+
 class ModelSettings(dg.Model, dg.Resolvable):
     kind: Literal["logistic_churn"] = "logistic_churn"
     horizon_days: int = Field(30, ge=1, le=365)
     l2: float = Field(1.0, ge=0.0)
-    features: list[str] | None = None
-
-    @field_validator("features")
-    @classmethod
-    def _known_features(cls, value: list[str] | None) -> list[str] | None:
-        from ml.features import FEATURE_COLUMNS
-
-        if value is None:
-            return value
-        unknown = sorted({f.upper() for f in value} - set(FEATURE_COLUMNS))
-        if unknown:
-            raise ValueError(f"unknown features {unknown}; known: {list(FEATURE_COLUMNS)}")
-        if not value:
-            raise ValueError("features must name at least one feature")
-        return [f.upper() for f in value]
+    features: list[FeatureName] | None = Field(None, min_length=1)  # type: ignore[valid-type]
 
 
 class AssetAutomation(dg.Model, dg.Resolvable):
@@ -92,14 +84,14 @@ class SnowparkModelComponent(dg.Component, dg.Model, dg.Resolvable):
     scoring: AssetAutomation = Field(default_factory=AssetAutomation)
 
     def training_config(self) -> Any:
-        from ml.features import FEATURE_COLUMNS
         from ml.training import TrainingConfig
 
+        features = [f.upper() for f in self.settings.features or FEATURE_COLUMNS]
         return TrainingConfig(
             name=self.name,
             horizon_days=self.settings.horizon_days,
             l2=self.settings.l2,
-            features=tuple(self.settings.features or FEATURE_COLUMNS),
+            features=tuple(features),
         )
 
     def input_tables(self) -> dict[str, tuple[str, str]]:
@@ -213,7 +205,6 @@ def _scores_asset(
     )
     def scores(context: dg.AssetExecutionContext, snowpark: SnowparkResource):
         from ml import quality
-        from ml.features import checkpoint
         from ml.inputs import read_feature_inputs
         from ml.registry import current_model
         from ml.rescoring import score_due_customers
@@ -247,7 +238,7 @@ def _scores_asset(
             existing = wh.read_table(*scores_table) if wh.has_table(*scores_table) else None
             loaded_after = _timestamp(previous_metadata.get("loaded_through"))
             run = score_due_customers(inputs, model, scored_at, existing, loaded_after)
-            scored = checkpoint(run.scores)
+            scored = run.scores
             outcomes = [
                 input_check,
                 quality.scores_in_unit_interval(scored),
