@@ -213,7 +213,8 @@ class SnowparkWarehouse:
         # Same configuration as every other in-run connection: DuckDB refuses a read-only
         # connection to a file this process already has open read-write (e.g. dlt's).
         with duckdb.connect(str(self._duckdb_path)) as con:
-            relation = con.table(f"{_quote_duckdb(schema)}.{_quote_duckdb(table)}")
+            # con.sql, not con.table: dbt builds the staging layer as views.
+            relation = con.sql(f"SELECT * FROM {_quote_duckdb(schema)}.{_quote_duckdb(table)}")
             if columns:
                 relation = relation.project(", ".join(_quote_duckdb(c) for c in columns))
             columns = tuple(relation.columns)
