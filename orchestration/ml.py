@@ -11,18 +11,17 @@ from orchestration.components.reactions import reaction_sensors
 SCORES = dg.AssetKey(["ml", "customer_scores"])
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
 
-models = load_snowpark_models()
+
+def _model_assets() -> list[dg.AssetsDefinition]:
+    # Only the assets stay at module scope: the workspace loader refuses a module holding two
+    # Definitions objects.
+    return [a for a in load_snowpark_models().assets or [] if isinstance(a, dg.AssetsDefinition)]
 
 
-def _asset(key: dg.AssetKey) -> dg.AssetsDefinition:
-    return next(
-        a for a in models.assets or [] if isinstance(a, dg.AssetsDefinition) and key in a.keys
-    )
-
-
+model_assets = _model_assets()
 # The churn model's two assets, for tests and jobs that name them.
-customer_scores = _asset(SCORES)
-churn_model = _asset(CHURN_MODEL)
+customer_scores = next(a for a in model_assets if SCORES in a.keys)
+churn_model = next(a for a in model_assets if CHURN_MODEL in a.keys)
 
 scores_job = dg.define_asset_job(
     "score_job", selection=[SCORES], description="Score the customers that need it."
@@ -33,12 +32,10 @@ train_job = dg.define_asset_job(
     description="Train the churn model and record its version in the registry.",
 )
 
-defs = dg.Definitions.merge(
-    models,
-    dg.Definitions(
-        jobs=[scores_job, train_job],
-        sensors=[automation_sensor("ml"), *reaction_sensors("ml")],
-        executor=dg.in_process_executor,
-        resources={"snowpark": snowpark_resource()},
-    ),
+defs = dg.Definitions(
+    assets=model_assets,
+    jobs=[scores_job, train_job],
+    sensors=[automation_sensor("ml"), *reaction_sensors("ml")],
+    executor=dg.in_process_executor,
+    resources={"snowpark": snowpark_resource()},
 )
