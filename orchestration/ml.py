@@ -4,9 +4,10 @@ scoring assets with their checks), plus this location's sensors and the Snowpark
 import dagster as dg
 
 from orchestration.automation_sensors import automation_sensor
-from orchestration.components.snowpark_models import load_snowpark_models
-from orchestration.snowpark import snowpark_resource
 from orchestration.components.reactions import reaction_sensors
+from orchestration.components.snowpark_models import load_snowpark_models
+from orchestration.schema_changes import schema_change_checks
+from orchestration.snowpark import snowpark_resource
 
 SCORES = dg.AssetKey(["ml", "customer_scores"])
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
@@ -34,6 +35,8 @@ train_job = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=model_assets,
+    # columns/types against the previous scoring (WARN); the scores table has no contract
+    asset_checks=schema_change_checks([SCORES], {}, "scores_schema_change"),
     jobs=[scores_job, train_job],
     sensors=[automation_sensor("ml"), *reaction_sensors("ml")],
     executor=dg.in_process_executor,

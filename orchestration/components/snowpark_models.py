@@ -18,6 +18,7 @@ from ml.features import FEATURE_COLUMNS
 from orchestration.automation import MANUAL_ONLY, automation_condition_from_meta
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
+from orchestration.schema_changes import schema_change_metadata
 from orchestration.snowpark import SnowparkResource
 
 SCORE_CHECKS = (
@@ -272,6 +273,7 @@ def _scores_asset(
             metadata={
                 "dagster/row_count": int(rows),
                 "dagster/column_schema": columns,
+                **schema_change_metadata(context.instance, key, columns),
                 "scored_this_run": scored_now,
                 "model_version": model.version,
                 "score_mean": distribution["mean"],

@@ -79,6 +79,7 @@ def test_the_churn_declaration_builds_training_and_scoring_assets() -> None:
     assert graph[dg.AssetKey(["ml", "churn_model"])] == (None, inputs)  # manual_only
     checks = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
+        "schema_change",  # main's WARN check on the scores table's columns
         "feature_null_rates",
         "scores_in_unit_interval",
         "no_null_scores",
