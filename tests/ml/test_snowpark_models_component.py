@@ -92,7 +92,7 @@ def test_a_new_yaml_file_adds_a_model(models_package: Callable[..., str]) -> Non
     resources = dg.Definitions(resources={"snowpark": SnowparkResource(local=True)})
     graph = _graph(dg.Definitions.merge(loaded, resources))
     assert set(graph) == {dg.AssetKey(["ml", "upsell_model"]), dg.AssetKey(["ml", "upsell_scores"])}
-    assert graph[dg.AssetKey(["ml", "upsell_scores"])][0] == "on_cron_no_deps"
+    assert graph[dg.AssetKey(["ml", "upsell_scores"])][0] == "on_cron_no_deps(0 6 * * *, UTC)"
 
 
 @pytest.mark.parametrize(
