@@ -1,10 +1,10 @@
-"""A fixed-coefficient logistic churn-propensity model, scored with Snowpark functions.
+"""A logistic churn-propensity model, scored with Snowpark functions.
 
 score = 1 / (1 + exp(-(intercept + sum_i weight_i * (x_i - mean_i) / scale_i)))
 
-The coefficients of :data:`DEFAULT_MODEL` are hand-set priors, not trained values
-(training arrives later); the signs encode "longer since the last order -> more
-likely to churn; more orders, spend, engagement and checkouts -> less likely".
+Trained models come from ``ml.training``; :data:`DEFAULT_MODEL` holds hand-set priors used
+until a model is trained. Their signs encode "longer since the last order -> more likely to
+churn; more orders, spend, engagement and checkouts -> less likely".
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ _LOGIT_BOUND = 50.0
 class ChurnModel:
     """Logistic model on standardised features; keys of the three maps are feature names.
 
-    ``version`` is ``"<name>-<12 hex of sha256(coefficients)>"``, so any change of
-    intercept, weights, means or scales yields a new version.
+    ``version`` defaults to ``"<name>-<12 hex of sha256(coefficients)>"``, so any change of
+    intercept, weights, means or scales yields a new version; trained models pass the
+    version derived from their training data and code (``ml.training``).
     """
 
     name: str
@@ -47,7 +48,7 @@ class ChurnModel:
     weights: Mapping[str, float]
     means: Mapping[str, float]
     scales: Mapping[str, float]
-    version: str = field(init=False)
+    version: str = field(default="")
 
     def __post_init__(self) -> None:
         keys = set(self.weights)
@@ -62,7 +63,8 @@ class ChurnModel:
             frozen = MappingProxyType({k.upper(): float(v) for k, v in getattr(self, attr).items()})
             object.__setattr__(self, attr, frozen)
         object.__setattr__(self, "intercept", float(self.intercept))
-        object.__setattr__(self, "version", f"{self.name}-{self._coefficient_hash()}")
+        if not self.version:
+            object.__setattr__(self, "version", f"{self.name}-{self._coefficient_hash()}")
 
     def __hash__(self) -> int:
         return hash(self.version)
@@ -83,6 +85,32 @@ class ChurnModel:
             sort_keys=True,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def to_json(self) -> str:
+        """The artifact as stored in the model registry (keys sorted, so stable)."""
+        return json.dumps(
+            {
+                "name": self.name,
+                "version": self.version,
+                "intercept": self.intercept,
+                "weights": dict(self.weights),
+                "means": dict(self.means),
+                "scales": dict(self.scales),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ChurnModel:
+        data = json.loads(text)
+        return cls(
+            name=data["name"],
+            intercept=data["intercept"],
+            weights=data["weights"],
+            means=data["means"],
+            scales=data["scales"],
+            version=data["version"],
+        )
 
     def logit(self) -> Column:
         """The linear predictor as a Snowpark column expression."""

@@ -63,6 +63,8 @@ _DUCKDB_TO_SNOWPARK: dict[str, DataType] = {
     "TIMESTAMP_NS": TimestampType(TimestampTimeZone.NTZ),
     "TIMESTAMP_MS": TimestampType(TimestampTimeZone.NTZ),
     "TIMESTAMP_S": TimestampType(TimestampTimeZone.NTZ),
+    # Read as naive UTC (see read_table): the emulator has no zone-aware arithmetic.
+    "TIMESTAMP WITH TIME ZONE": TimestampType(TimestampTimeZone.NTZ),
 }
 
 _local_functions_registered = False
@@ -83,8 +85,8 @@ def _quote_duckdb(name: str) -> str:
 def _register_local_testing_functions() -> None:
     """Teach the Snowpark local emulator the functions the models use but it lacks.
 
-    Snowflake has EXP natively; the 1.56 local-testing emulator raises
-    NotImplementedError for it. ``snowflake.snowpark.mock.patch`` is the documented
+    Snowflake has EXP and FLOOR natively; the 1.56 local-testing emulator raises
+    NotImplementedError for them. ``snowflake.snowpark.mock.patch`` is the documented
     extension point and only affects local-testing sessions.
     """
     global _local_functions_registered
@@ -98,6 +100,16 @@ def _register_local_testing_functions() -> None:
             return column.apply(
                 lambda v: (
                     None if v is None or (isinstance(v, float) and math.isnan(v)) else math.exp(v)
+                )
+            )
+
+        @patch("floor")
+        def _mock_floor(column: Any) -> Any:
+            return column.apply(
+                lambda v: (
+                    None
+                    if v is None or (isinstance(v, float) and math.isnan(v))
+                    else float(math.floor(v))
                 )
             )
 
@@ -182,19 +194,40 @@ class SnowparkWarehouse:
     def is_local(self) -> bool:
         return self._duckdb_path is not None
 
-    def read_table(self, schema: str, table: str) -> DataFrame:
-        """Return ``schema.table`` as a Snowpark DataFrame with upper-case column names."""
+    def read_table(
+        self, schema: str, table: str, columns: tuple[str, ...] | None = None
+    ) -> DataFrame:
+        """Return ``schema.table`` as a Snowpark DataFrame with upper-case column names,
+        only ``columns`` if given (locally that is all that travels into the session).
+
+        Locally, TIMESTAMP WITH TIME ZONE values arrive as naive UTC timestamps.
+        """
         validate_identifier(schema)
         validate_identifier(table)
+        for column in columns or ():
+            validate_identifier(column)
         if self._duckdb_path is None:
-            return self._session.table([schema.upper(), table.upper()])
+            df = self._session.table([schema.upper(), table.upper()])
+            return df.select(*[c.upper() for c in columns]) if columns else df
 
         # Same configuration as every other in-run connection: DuckDB refuses a read-only
         # connection to a file this process already has open read-write (e.g. dlt's).
         with duckdb.connect(str(self._duckdb_path)) as con:
-            relation = con.table(f"{_quote_duckdb(schema)}.{_quote_duckdb(table)}")
-            columns = list(relation.columns)
+            # con.sql, not con.table: dbt builds the staging layer as views.
+            relation = con.sql(f"SELECT * FROM {_quote_duckdb(schema)}.{_quote_duckdb(table)}")
+            if columns:
+                relation = relation.project(", ".join(_quote_duckdb(c) for c in columns))
+            columns = tuple(relation.columns)
             types = [str(t) for t in relation.types]
+            if "TIMESTAMP WITH TIME ZONE" in types:
+                relation = relation.project(
+                    ", ".join(
+                        f"timezone('UTC', {_quote_duckdb(c)}) AS {_quote_duckdb(c)}"
+                        if t == "TIMESTAMP WITH TIME ZONE"
+                        else _quote_duckdb(c)
+                        for c, t in zip(columns, types, strict=True)
+                    )
+                )
             rows = relation.fetchall()
         fields = [
             StructField(validate_identifier(name).upper(), _snowpark_type(type_), nullable=True)
@@ -203,6 +236,28 @@ class SnowparkWarehouse:
         # Explicit schema + Python rows: pandas frames from DuckDB carry NaN/pd.NA for
         # NULLs, which local testing either rejects or treats as non-null floats.
         return self._session.create_dataframe(rows, schema=StructType(fields))
+
+    def has_table(self, schema: str, table: str) -> bool:
+        """Whether ``schema.table`` exists (a table or a view)."""
+        validate_identifier(schema)
+        validate_identifier(table)
+        if self._duckdb_path is None:
+            from snowflake.snowpark.exceptions import SnowparkSQLException
+
+            try:
+                self._session.table([schema.upper(), table.upper()]).columns  # noqa: B018
+            except SnowparkSQLException:
+                return False
+            return True
+        if not self._duckdb_path.exists():
+            return False
+        with duckdb.connect(str(self._duckdb_path)) as con:
+            found = con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [schema.lower(), table.lower()],
+            ).fetchone()
+        return bool(found and found[0])
 
     def write_table(
         self,

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from ml.features import FEATURE_COLUMNS, build_features
+from ml.inputs import read_feature_inputs
 from ml.scoring import DEFAULT_MODEL, score
 from ml.warehouse_io import SnowparkWarehouse
 
@@ -33,12 +34,16 @@ pytest.importorskip("fakesnow")
 pytestmark = pytest.mark.timeout(180)
 
 SCORED_AT = datetime(2024, 6, 1, 12, 0, 0)
+AS_OF = datetime(2024, 6, 1)
 DATABASE = "LANDFALL"
 _SNOWFLAKE_TYPES = {
     "BIGINT": "BIGINT",
     "DOUBLE": "FLOAT",
     "VARCHAR": "VARCHAR",
     "TIMESTAMP": "TIMESTAMP_NTZ",
+    "TIMESTAMPTZ": "TIMESTAMP_TZ",
+    "DECIMAL(24,6)": "NUMBER(24,6)",
+    "BOOLEAN": "BOOLEAN",
 }
 
 
@@ -100,24 +105,22 @@ def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log_path: Pa
 @pytest.fixture(scope="module")
 def warehouse(
     fakesnow_params: dict[str, Any],
-    marts_columns: list[tuple[str, str]],
-    marts_rows: list[tuple[Any, ...]],
+    input_tables: dict[tuple[str, str], tuple[list[tuple[str, str]], list[tuple[Any, ...]]]],
 ) -> Iterator[SnowparkWarehouse]:
     from snowflake.snowpark import Session
     from snowflake.snowpark.exceptions import SnowparkClientException, SnowparkSQLException
 
-    ddl = ", ".join(f"{name} {_SNOWFLAKE_TYPES[type_]}" for name, type_ in marts_columns)
-    placeholders = ", ".join("%s" for _ in marts_columns)
     with snowflake_connector.connect(**fakesnow_params) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {DATABASE}.MARTS")
         # On Snowflake the ML schema is provisioned outside this code.
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {DATABASE}.ML")
-        cur.execute(f"CREATE OR REPLACE TABLE {DATABASE}.MARTS.CUSTOMER_ORDER_FEATURES ({ddl})")
-        cur.executemany(
-            f"INSERT INTO {DATABASE}.MARTS.CUSTOMER_ORDER_FEATURES VALUES ({placeholders})",
-            marts_rows,
-        )
+        for (schema, table), (columns, rows) in input_tables.items():
+            ddl = ", ".join(f"{name} {_SNOWFLAKE_TYPES[type_]}" for name, type_ in columns)
+            placeholders = ", ".join("%s" for _ in columns)
+            target = f"{DATABASE}.{schema.upper()}.{table.upper()}"
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {DATABASE}.{schema.upper()}")
+            cur.execute(f"CREATE OR REPLACE TABLE {target} ({ddl})")
+            cur.executemany(f"INSERT INTO {target} VALUES ({placeholders})", rows)
 
     session = Session.builder.configs(
         {**fakesnow_params, "database": DATABASE, "schema": "MARTS"}
@@ -142,7 +145,7 @@ def test_features_match_local_contract(
     warehouse: SnowparkWarehouse, expected_features: dict[int, dict[str, float]]
 ) -> None:
     assert not warehouse.is_local
-    features = build_features(warehouse.read_table("marts", "customer_order_features"))
+    features = build_features(read_feature_inputs(warehouse), AS_OF)
     assert features.columns == ["CUSTOMER_ID", *FEATURE_COLUMNS]
     pdf = features.to_pandas().rename(columns=str.lower)
     rows = {int(r["customer_id"]): r for r in pdf.to_dict("records")}
@@ -158,8 +161,8 @@ def test_score_and_save_as_table(
     expected_features: dict[int, dict[str, float]],
     assert_stored_scores: Callable[..., None],
 ) -> None:
-    marts = warehouse.read_table("marts", "customer_order_features")
-    scored = score(build_features(marts), DEFAULT_MODEL, SCORED_AT, "2024-06-01")
+    features = build_features(read_feature_inputs(warehouse), AS_OF)
+    scored = score(features, DEFAULT_MODEL, SCORED_AT, "2024-06-01")
     warehouse.write_table(scored, "ml", "customer_scores")
 
     rows = _query(
@@ -169,7 +172,7 @@ def test_score_and_save_as_table(
     )
     assert_stored_scores(rows, SCORED_AT, "2024-06-01")
 
-    later = score(build_features(marts), DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
+    later = score(features, DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
     # Reversed columns: append must match by name (save_as_table column_order="name").
     warehouse.write_table(later.select(*reversed(later.columns)), "ml", "customer_scores", "append")
     counts = _query(

@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 from snowflake.snowpark import DataFrame, Session
 
-from ml.features import FEATURE_COLUMNS, build_features, feature_columns
+from ml.features import (
+    FEATURE_COLUMNS,
+    FeatureInputs,
+    build_features,
+    feature_columns,
+    reference_time,
+)
+from ml.inputs import read_feature_inputs
 from ml.scoring import DEFAULT_MODEL, SCORE_COLUMNS, ChurnModel, score
 from ml.warehouse_io import SnowparkWarehouse, validate_identifier
 
@@ -24,13 +31,18 @@ SCORED_AT = datetime(2024, 6, 1, 12, 0, 0)
 
 
 @pytest.fixture(scope="module")
-def session(local_warehouse: SnowparkWarehouse) -> Session:
-    return local_warehouse.session
+def marts_df(local_warehouse: SnowparkWarehouse) -> DataFrame:
+    return local_warehouse.read_table("marts", "customer_order_features")
 
 
 @pytest.fixture(scope="module")
-def marts_df(local_warehouse: SnowparkWarehouse) -> DataFrame:
-    return local_warehouse.read_table("marts", "customer_order_features")
+def inputs(local_warehouse: SnowparkWarehouse) -> FeatureInputs:
+    return read_feature_inputs(local_warehouse)
+
+
+@pytest.fixture(scope="module")
+def features_df(inputs: FeatureInputs, as_of: datetime) -> DataFrame:
+    return build_features(inputs, as_of).cache_result()
 
 
 def _by_customer(pdf: pd.DataFrame) -> dict[int, dict[str, Any]]:
@@ -48,34 +60,66 @@ def test_read_table_upper_cases_columns_and_keeps_nulls(
     assert pd.isna(no_orders["avg_order_amount"])
 
 
-def test_build_features_matches_hand_computed_values(
-    marts_df: DataFrame, expected_features: dict[int, dict[str, float]]
-) -> None:
-    features = build_features(marts_df)
-    assert features.columns == ["CUSTOMER_ID", *FEATURE_COLUMNS]
-    assert feature_columns() == list(FEATURE_COLUMNS)
+def test_reference_time_is_the_newest_order(inputs: FeatureInputs, as_of: datetime) -> None:
+    assert reference_time(inputs.orders) == as_of
+    assert reference_time(inputs.orders.filter(inputs.orders["CUSTOMER_ID"] < 0)) is None
 
-    pdf = features.to_pandas()
+
+def test_build_features_matches_hand_computed_values(
+    features_df: DataFrame, expected_features: dict[int, dict[str, float]]
+) -> None:
+    assert features_df.columns == ["CUSTOMER_ID", *FEATURE_COLUMNS]
+    assert feature_columns() == list(FEATURE_COLUMNS)
+    assert len(FEATURE_COLUMNS) == 18
+
+    pdf = features_df.to_pandas()
     assert not pdf.isna().any().any()
     rows = _by_customer(pdf)
     assert set(rows) == set(expected_features)
     for customer_id, expected in expected_features.items():
+        assert set(expected) == {c.lower() for c in FEATURE_COLUMNS}
         for name, value in expected.items():
             assert rows[customer_id][name] == pytest.approx(value), (customer_id, name)
 
 
-def test_build_features_rejects_frames_without_required_columns(marts_df: DataFrame) -> None:
-    with pytest.raises(ValueError, match="PAGE_VIEW_COUNT"):
-        build_features(marts_df.drop("page_view_count"))
+def test_build_features_ignores_what_happened_after_as_of(inputs: FeatureInputs) -> None:
+    rows = _by_customer(build_features(inputs, datetime(2024, 5, 20)).to_pandas())
+    # Customer 1: orders of 05-10 (10 days back) and 03-15 (66 days back) only.
+    assert rows[1]["recency_days"] == 10
+    assert (rows[1]["frequency"], rows[1]["monetary"]) == (2, 80.0)
+    assert [rows[1][f"orders_{d}d"] for d in (7, 30, 90)] == [0, 1, 2]
+    assert [rows[1][f"amount_{d}d"] for d in (7, 30, 90)] == [0.0, 50.0, 80.0]
+    # Events: 05-15 page view (5 days) and 04-15 add_to_cart of 5 items (35 days).
+    assert rows[1]["engagement"] == 2
+    assert [rows[1][f"events_{d}d"] for d in (7, 30, 90)] == [1, 1, 2]
+    assert [rows[1][f"cart_items_{d}d"] for d in (7, 30, 90)] == [0, 0, 5]
+    # Customer 4: only the 05-02 order, 18 days back; customer 2's only event is later.
+    assert (rows[4]["recency_days"], rows[4]["frequency"], rows[4]["orders_30d"]) == (18, 1, 1)
+    assert rows[2]["engagement"] == 0
+
+
+def test_build_features_rejects_frames_without_required_columns(
+    inputs: FeatureInputs, as_of: datetime
+) -> None:
+    broken = FeatureInputs(
+        customers=inputs.customers,
+        orders=inputs.orders.drop("AMOUNT"),
+        events=inputs.events,
+        event_items=inputs.event_items,
+    )
+    with pytest.raises(ValueError, match="orders frame lacks columns: AMOUNT"):
+        build_features(broken, as_of)
+    with pytest.raises(ValueError, match="naive UTC"):
+        build_features(inputs, as_of.replace(tzinfo=UTC))
 
 
 def test_score_matches_plain_math(
-    marts_df: DataFrame,
+    features_df: DataFrame,
     marts_rows: list[tuple[Any, ...]],
     expected_features: dict[int, dict[str, float]],
     reference_score: Callable[..., float],
 ) -> None:
-    scored = score(build_features(marts_df), DEFAULT_MODEL, SCORED_AT, "2024-06-01")
+    scored = score(features_df, DEFAULT_MODEL, SCORED_AT, "2024-06-01")
     assert scored.columns == list(SCORE_COLUMNS)
 
     pdf = scored.to_pandas()
@@ -114,15 +158,15 @@ def test_score_with_hand_picked_coefficients(session: Session) -> None:
     assert rows[1]["source_partition"] is None
 
 
-def test_score_converts_aware_timestamps_to_utc(marts_df: DataFrame) -> None:
+def test_score_converts_aware_timestamps_to_utc(features_df: DataFrame) -> None:
     cest = timezone(timedelta(hours=2))
-    scored = score(build_features(marts_df), DEFAULT_MODEL, datetime(2024, 6, 1, 14, tzinfo=cest))
+    scored = score(features_df, DEFAULT_MODEL, datetime(2024, 6, 1, 14, tzinfo=cest))
     assert set(scored.to_pandas()["SCORED_AT"]) == {SCORED_AT}
 
 
-def test_score_defaults_scored_at_to_now(marts_df: DataFrame) -> None:
+def test_score_defaults_scored_at_to_now(features_df: DataFrame) -> None:
     before = datetime.now(UTC).replace(tzinfo=None)
-    stamps = set(score(build_features(marts_df)).to_pandas()["SCORED_AT"])
+    stamps = set(score(features_df).to_pandas()["SCORED_AT"])
     after = datetime.now(UTC).replace(tzinfo=None)
     assert len(stamps) == 1
     assert before - timedelta(seconds=1) <= stamps.pop() <= after
@@ -166,6 +210,12 @@ def test_identifiers_are_validated(local_warehouse: SnowparkWarehouse, bad: str)
         local_warehouse.read_table("marts", bad)
 
 
+def reference_time_of(warehouse: SnowparkWarehouse) -> datetime:
+    as_of = reference_time(read_feature_inputs(warehouse).orders)
+    assert as_of is not None
+    return as_of
+
+
 def test_local_round_trip_through_duckdb(
     session: Session,
     tmp_path: Path,
@@ -178,8 +228,8 @@ def test_local_round_trip_through_duckdb(
     warehouse = SnowparkWarehouse.local(db, session=session)
     assert warehouse.is_local
 
-    marts = warehouse.read_table("marts", "customer_order_features")
-    scored = score(build_features(marts), DEFAULT_MODEL, SCORED_AT, "2024-06-01")
+    features = build_features(read_feature_inputs(warehouse), reference_time_of(warehouse))
+    scored = score(features, DEFAULT_MODEL, SCORED_AT, "2024-06-01")
     warehouse.write_table(scored, "ml", "customer_scores")
 
     # No connection is held between calls, so another writer can open the file now.
@@ -204,7 +254,7 @@ def test_local_round_trip_through_duckdb(
     assert_stored_scores(rows, SCORED_AT, "2024-06-01")
 
     # Append inserts by name (columns deliberately reversed); NULL partitions stay NULL.
-    later = score(build_features(marts), DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
+    later = score(features, DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
     warehouse.write_table(later.select(*reversed(later.columns)), "ml", "customer_scores", "append")
     with duckdb.connect(str(db)) as con:
         counts = con.execute(
