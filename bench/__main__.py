@@ -16,14 +16,23 @@ from orchestration.stack import stop
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("only", nargs="*", help="sensor, ingest, scoring (default: all)")
+    parser.add_argument(
+        "only",
+        nargs="*",
+        help="sensor, ingest, definitions, scoring, burst (default: all but burst, which is long)",
+    )
     args = parser.parse_args()
-    selected = set(args.only or ["sensor", "ingest", "scoring"])
+    selected = set(args.only or ["sensor", "ingest", "definitions", "scoring"])
     if "scoring" in selected:  # needs no S3: the warehouse file and a Snowpark session only
         from bench import scoring
 
         scoring.run()
         selected.discard("scoring")
+    if "definitions" in selected:  # no S3 needed: a generated project in a temporary folder
+        from bench import definitions
+
+        definitions.run()
+        selected.discard("definitions")
         if not selected:
             return
     with tempfile.TemporaryDirectory(prefix="landfall-bench-state-") as state:
@@ -54,6 +63,17 @@ def main() -> None:
 
                 s3.create_bucket(Bucket="bench-sensor")
                 sensor_tick.run(s3, "bench-sensor")
+            if "burst" in selected:
+                from pathlib import Path
+
+                from bench import burst
+
+                burst.run(
+                    s3,
+                    Path(state) / "burst",
+                    files=int(os.environ.get("BURST_FILES", 1000)),
+                    naive_sample=int(os.environ.get("BURST_NAIVE_SAMPLE", 6)),
+                )
         finally:
             stop(server)
 
