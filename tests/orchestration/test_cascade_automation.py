@@ -58,8 +58,21 @@ def test_a_landed_partition_cascades_once_and_waits_for_loading_siblings() -> No
 
 def test_scores_follow_the_mart() -> None:
     defs = _graph()
+    parents = defs.resolve_asset_graph().get(SCORES).parent_keys
+    assert MART in parents
     with dg.instance_for_test() as instance:
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        for parent in parents:  # every input of the model exists (none missing)
+            _land(instance, parent)
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(SCORES) == 1
+        instance.report_runless_asset_event(dg.AssetMaterialization(SCORES))  # the run happened
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(SCORES) == 0
         _land(instance, MART)
         result = dg.evaluate_automation_conditions(
             defs=defs, instance=instance, cursor=result.cursor
