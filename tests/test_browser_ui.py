@@ -103,7 +103,7 @@ def test_ui_shows_locations_lineage_and_runs_a_materialization(tmp_path):
             page.goto(f"{url}/locations")
             dismiss_community_modal()
             for name in ("ingestion", "transformation", "ml"):
-                expect(page.get_by_role("link", name=name, exact=True).first).to_be_visible()
+                expect(page.locator(f'a[href="/locations/{name}/"]').first).to_be_visible()
             expect(page.get_by_text("Loaded", exact=True)).to_have_count(3)
             assert page.get_by_text("Failed", exact=True).count() == 0
             page.screenshot(path=ARTIFACTS / "1-locations.png", full_page=True)
