@@ -111,13 +111,19 @@ def test_ui_shows_locations_lineage_and_runs_a_materialization(tmp_path):
             # 2. the global lineage: raw -> dbt -> scores
             page.goto(f"{url}/asset-groups")
             dismiss_community_modal()
+            # With several groups the graph opens collapsed to one box per group: expand each.
+            for group in ("landing", "staging", "intermediate", "marts", "ml"):
+                box = page.get_by_role("button", name=f"asset_group {group} {group}")
+                expect(box.first).to_be_visible(timeout=120_000)
+                dismiss_community_modal()
+                box.first.dblclick()
             for node in (
                 "orders",
                 "stg_landing__orders",
                 "customer_order_features",
                 "customer_scores",
             ):
-                expect(page.get_by_text(node, exact=True).first).to_be_visible()
+                expect(page.get_by_text(node, exact=True).first).to_be_visible(timeout=60_000)
             page.screenshot(path=ARTIFACTS / "2-lineage.png", full_page=True)
 
             # 3. a materialization launched from the UI succeeds (once raw.customers exists)
