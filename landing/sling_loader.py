@@ -83,7 +83,7 @@ def _start(
     stage_table: str,
     connections: Mapping[str, Mapping[str, Any]],
     folder: Path,
-) -> tuple[subprocess.Popen, dict[str, Any]]:
+) -> subprocess.Popen:
     from sling import SLING_BIN
 
     replication = render_replication(zone, object_url, stage_table)
@@ -99,7 +99,7 @@ def _start(
             env=_sling_env(connections),
             start_new_session=True,
         )
-    return proc, replication
+    return proc
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -185,7 +185,7 @@ def stage_object(
         work = folder / f"sling-{i}"
         work.mkdir()
         connection = {"type": "duckdb", "instance": str(scratch), "copy_method": "csv_files"}
-        proc, _ = _start(zone, part.as_uri(), SCRATCH_TABLE, {"WAREHOUSE": connection}, work)
+        proc = _start(zone, part.as_uri(), SCRATCH_TABLE, {"WAREHOUSE": connection}, work)
         running.append((proc, scratch))
     timeout = SLING_TIMEOUT_BASE_SECONDS + local_copy.stat().st_size / SLING_MIN_BYTES_PER_SECOND
     try:
