@@ -8,16 +8,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from orchestration.local_stack import free_port, wait_for_http
 from orchestration.settings import PROJECT_ROOT
-from orchestration.stack import stop
+from tests.dev_stack import running_landfall_dev
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / ".local" / "test-artifacts" / "browser"
@@ -76,19 +74,7 @@ def test_ui_shows_locations_lineage_and_runs_a_materialization(tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    ui_port = free_port()
-    url = f"http://127.0.0.1:{ui_port}"
-    env = {**os.environ, "LANDFALL_STATE_DIR": str(tmp_path), "LANDFALL_S3_PORT": str(free_port())}
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "dev", "--ui-port", str(ui_port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=open(tmp_path / "dev.log", "wb"),  # noqa: SIM115 - lives as long as the process
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_http(f"{url}/server_info", timeout_s=300, proc=dev)
+    with running_landfall_dev(tmp_path) as url:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(chromium), args=LAUNCH_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -169,5 +155,3 @@ def test_ui_shows_locations_lineage_and_runs_a_materialization(tmp_path):
             browser.close()
         print(f"\nscreenshots: {ARTIFACTS}")
         assert status == "SUCCESS"
-    finally:
-        stop(dev)

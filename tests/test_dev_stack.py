@@ -4,17 +4,12 @@ scores, and the sample drop starts ingestion runs by itself. Slow: starts the wh
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
-from orchestration.local_stack import free_port, wait_for_http
-from orchestration.settings import PROJECT_ROOT
-from orchestration.stack import stop
+from tests.dev_stack import running_landfall_dev
 
 QUERY = """{
   workspaceOrError { ... on Workspace { locationEntries {
@@ -37,19 +32,7 @@ def _graphql(url: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_dev_serves_three_locations_with_lineage_and_starts_runs(tmp_path):
-    ui_port = free_port()
-    url = f"http://127.0.0.1:{ui_port}"
-    env = {**os.environ, "LANDFALL_STATE_DIR": str(tmp_path), "LANDFALL_S3_PORT": str(free_port())}
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "dev", "--ui-port", str(ui_port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=open(tmp_path / "dev.log", "wb"),  # noqa: SIM115 - lives as long as the process
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_http(f"{url}/server_info", timeout_s=300, proc=dev)
+    with running_landfall_dev(tmp_path) as url:
         data = _graphql(url)
         locations = {
             e["name"]: (e["loadStatus"], e["locationOrLoadError"]["__typename"])
@@ -69,5 +52,3 @@ def test_dev_serves_three_locations_with_lineage_and_starts_runs(tmp_path):
         while not _graphql(url)["runsOrError"]["results"]:
             assert time.monotonic() < deadline, "no run started after the sample drop"
             time.sleep(2)
-    finally:
-        stop(dev)

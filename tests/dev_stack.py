@@ -1,0 +1,36 @@
+"""`landfall dev` started on free ports for the slow UI tests, stopped however the test ends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestration.local_stack import free_port, wait_for_http
+from orchestration.settings import PROJECT_ROOT
+from orchestration.stack import stop
+
+
+@contextmanager
+def running_landfall_dev(state_dir: Path) -> Iterator[str]:
+    """Start `landfall dev` with its state under `state_dir`; yield the UI URL once it answers."""
+    ui_port = free_port()
+    url = f"http://127.0.0.1:{ui_port}"
+    env = {**os.environ, "LANDFALL_STATE_DIR": str(state_dir), "LANDFALL_S3_PORT": str(free_port())}
+    with (state_dir / "dev.log").open("wb") as log:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "dev", "--ui-port", str(ui_port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_http(f"{url}/server_info", timeout_s=300, proc=dev)
+        yield url
+    finally:
+        stop(dev)
