@@ -21,7 +21,8 @@ def record(name: str, ours: str, baseline: str, ratio: float, target: str) -> No
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if line.startswith("|") and cells[0] not in ("benchmark", "---") and len(cells) == 6:
                 rows[cells[0]] = line
-    rows[name] = f"| {name} | {ours} | {baseline} | {ratio:.2f} | {target} | {date.today()} |"
+    shown = f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"  # 0.002 is not 0.00
+    rows[name] = f"| {name} | {ours} | {baseline} | {shown} | {target} | {date.today()} |"
     body = [rows[k] for k in sorted(rows)]
     RESULTS.write_text(
         "# Benchmark results\n\nWritten by `make bench` (each benchmark replaces its own row). "

@@ -173,14 +173,27 @@ def score(
     if scored_at.tzinfo is not None:
         scored_at = scored_at.astimezone(UTC).replace(tzinfo=None)
 
-    z = F.least(F.greatest(model.logit(), F.lit(-_LOGIT_BOUND)), F.lit(_LOGIT_BOUND))
+    logit = model.logit()
+    # CASE rather than LEAST/GREATEST (same result, NULL stays NULL): the local-testing
+    # emulator evaluates LEAST/GREATEST row by row in Python.
+    z = (
+        F.when(logit > F.lit(_LOGIT_BOUND), F.lit(_LOGIT_BOUND))
+        .when(logit < F.lit(-_LOGIT_BOUND), F.lit(-_LOGIT_BOUND))
+        .otherwise(logit)
+    )
     # 0 - z rather than -z: the local-testing emulator cannot negate some expressions.
     probability = F.lit(1.0) / (F.lit(1.0) + F.exp(F.lit(0.0) - z))
-    partition = F.lit(source_partition) if source_partition is not None else F.lit(None)
+    partition = (
+        F.lit(source_partition, datatype=StringType())
+        if source_partition is not None
+        # the emulator cannot type a NULL literal; a cast of NULL it can
+        else F.lit(None).cast(StringType())
+    )
+    # Typed literals rather than CASTs: the same SQL types, and the emulator casts row by row.
     return features_df.select(
         F.col("customer_id"),
         probability.cast(DoubleType()).alias("score"),
-        F.lit(model.version).cast(StringType()).alias("model_version"),
-        F.lit(scored_at).cast(TimestampType(TimestampTimeZone.NTZ)).alias("scored_at"),
-        partition.cast(StringType()).alias("source_partition"),
+        F.lit(model.version, datatype=StringType()).alias("model_version"),
+        F.lit(scored_at, datatype=TimestampType(TimestampTimeZone.NTZ)).alias("scored_at"),
+        partition.alias("source_partition"),
     )

@@ -12,7 +12,6 @@ creates them), so model code written against Snowpark works unchanged in both mo
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from snowflake.snowpark import DataFrame, Session
 from snowflake.snowpark import functions as F
@@ -94,24 +94,22 @@ def _register_local_testing_functions() -> None:
         if _local_functions_registered:
             return
         from snowflake.snowpark.mock import patch
+        from snowflake.snowpark.mock._snowflake_data_type import ColumnEmulator
 
-        @patch("exp")
-        def _mock_exp(column: Any) -> Any:
-            return column.apply(
-                lambda v: (
-                    None if v is None or (isinstance(v, float) and math.isnan(v)) else math.exp(v)
-                )
-            )
+        # Vectorised over the column (NULL -> NaN -> NULL); a per-row Python call costs
+        # seconds per million rows.
+        def _elementwise(ufunc: Any) -> Any:
+            def apply(column: Any) -> Any:
+                values = ufunc(column.astype("float64").to_numpy(na_value=np.nan))
+                result = ColumnEmulator(data=values, index=column.index, dtype=object)
+                result[np.isnan(values)] = None
+                result.sf_type = column.sf_type
+                return result
 
-        @patch("floor")
-        def _mock_floor(column: Any) -> Any:
-            return column.apply(
-                lambda v: (
-                    None
-                    if v is None or (isinstance(v, float) and math.isnan(v))
-                    else float(math.floor(v))
-                )
-            )
+            return apply
+
+        patch("exp")(_elementwise(np.exp))
+        patch("floor")(_elementwise(np.floor))
 
         _local_functions_registered = True
 
@@ -329,6 +327,9 @@ class SnowparkWarehouse:
         self, df: DataFrame, schema: str, table: str, mode: WriteMode, keys: tuple[str, ...] = ()
     ) -> None:
         assert self._duckdb_path is not None
+        # The emulator executes the whole plan for .schema and again for .to_pandas; caching
+        # it first executes it once.
+        df = df.cache_result()
         fields = df.schema.fields
         names = [_column_name(f) for f in fields]
         pdf = df.to_pandas()
