@@ -368,6 +368,9 @@ class LocalBurst:
             [dg.AssetKey(["marts", "customer_order_features"]), *downstream] if self.cascade else []
         )
         locations = LOCATIONS if self.cascade else ("ingestion",)
+        # Create the SQLite storages before any other process opens them: processes that
+        # initialise them at once can stamp two alembic heads into the schedule database.
+        dg.DagsterInstance.from_config(str(home)).dispose()
         servers = start_code_servers(locations, env, self.folder)
         daemon = start_daemon(servers.workspace, env, self.folder / "daemon.log")
 
