@@ -19,7 +19,14 @@ def running_landfall_dev(state_dir: Path) -> Iterator[str]:
     """Start `landfall dev` with its state under `state_dir`; yield the UI URL once it answers."""
     ui_port = free_port()
     url = f"http://127.0.0.1:{ui_port}"
-    env = {**os.environ, "LANDFALL_STATE_DIR": str(state_dir), "LANDFALL_S3_PORT": str(free_port())}
+    env = {
+        # The code servers' gRPC calls (a run's launch among them) time out after 60 s by
+        # default, which a loaded two-core machine can exceed; as orchestration/burst.py does.
+        "DAGSTER_GRPC_TIMEOUT_SECONDS": "180",
+        **os.environ,
+        "LANDFALL_STATE_DIR": str(state_dir),
+        "LANDFALL_S3_PORT": str(free_port()),
+    }
     with (state_dir / "dev.log").open("wb") as log:
         dev = subprocess.Popen(
             [sys.executable, "-m", "orchestration.cli", "dev", "--ui-port", str(ui_port)],
