@@ -260,7 +260,13 @@ def _materialization_times(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey
 ) -> list[tuple[float, float]]:
     """(creation time of the run, event time) of every materialization of an asset."""
-    records = instance.fetch_materializations(asset_key, limit=100_000).records
+    records, cursor = [], None
+    while True:  # the event log hands out at most 10,000 records per call
+        page = instance.fetch_materializations(asset_key, limit=10_000, cursor=cursor)
+        records += page.records
+        if not page.has_more:
+            break
+        cursor = page.cursor
     created: dict[str, float] = {}
     out = []
     for record in records:
