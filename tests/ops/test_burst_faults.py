@@ -220,12 +220,14 @@ def _assert_no_slot_leaked(b: Burst) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_burst_of_50_on_postgres_loads_every_file_once(prod_stack: Burst, bucket):
     files, bad = burst.burst_files(50, bad_every=10, batch="b")
     started = time.monotonic()
     dropped_at = burst.drop(bucket.s3, bucket.landing.bucket, files)
-    burst.watch(prod_stack.instance, ZONES, list(files), [], 600, alive=prod_stack.alive)
+    # ~4 min on a quiet machine; the bound allows a machine running other stacks (at load
+    # average 25 it took over 10 min)
+    burst.watch(prod_stack.instance, ZONES, list(files), [], 1200, alive=prod_stack.alive)
     stats = burst.figures(prod_stack.instance, ZONES, dropped_at, time.monotonic() - started)
     print(f"\nburst 50 on Postgres: {stats.line()}")
     _assert_exactly_once(prod_stack, files, bad)
