@@ -128,35 +128,24 @@ def _load(
     every merge."""
     token = short_hash(obj.run_key)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    attached: str | None = None
+    stage_db: tuple[str, Path] | None = None
+    dlt_schema: str | None = None
     with contextlib.ExitStack() as holding:
         if zone.loader == "sling":
             stage = sling_loader.stage_object(zone, local_copy, local_copy.parent, log.debug)
-            attached = f"landfall_stage_{token}"
-            staged = [raw_load.StagedTable(zone.table_name, "main", "stage", attached)]
+            stage_db = (f"landfall_stage_{token}", stage.path)
+            staged = [raw_load.StagedTable(zone.table_name, "main", "stage", stage_db[0])]
             timing = {"sling_seconds": round(stage.seconds, 3), "sling_parts": stage.parts}
             holding.enter_context(warehouse_lock)
         else:
             holding.enter_context(warehouse_lock)
+            dlt_schema = f"{STAGE_SCHEMA}_{zone.name}_{token}"
             result = dlt_loader.run_pipeline(
-                zone,
-                _lines(local_copy),
-                f"{STAGE_SCHEMA}_{zone.name}_{token}",
-                warehouse.path,
-                token,
+                zone, _lines(local_copy), dlt_schema, warehouse.path, token
             )
             staged, timing = result.staged, {"dlt_seconds": round(result.seconds, 3)}
         merge_started = time.monotonic()
-        counts = _merge(
-            zone,
-            obj,
-            warehouse,
-            staged,
-            attached,
-            stage.path if attached else None,
-            token,
-            loaded_at,
-        )
+        counts = _merge(zone, obj, warehouse, staged, loaded_at, stage_db, dlt_schema)
     return counts, {**timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
 
 
@@ -165,23 +154,24 @@ def _merge(
     obj: LandedObject,
     warehouse: DuckDBWarehouse,
     staged: list[raw_load.StagedTable],
-    attached: str | None,
-    stage_path: Path | None,
-    token: str,
     loaded_at: datetime,
+    stage_db: tuple[str, Path] | None,
+    dlt_schema: str | None,
 ) -> dict[str, int]:
+    """Merge the staged tables into raw; `stage_db` (alias, file) is Sling's scratch database,
+    attached for the merge; `dlt_schema` is dlt's staging schema, dropped after it."""
     with warehouse.connect() as con:
-        if attached:
-            alias = quote_identifier(attached, "stage database")
-            con.execute(f"ATTACH {quote_literal(str(stage_path))} AS {alias} (READ_ONLY)")
+        if stage_db:
+            alias = quote_identifier(stage_db[0], "stage database")
+            con.execute(f"ATTACH {quote_literal(str(stage_db[1]))} AS {alias} (READ_ONLY)")
         try:
             return raw_load.merge_staged(con, zone, staged, obj, loaded_at)
         finally:
             raw_load.drop_staged(con, staged)
-            if attached:
-                con.execute(f"DETACH {quote_identifier(attached)}")
-            if zone.loader == "dlt":
-                con.execute(f'DROP SCHEMA IF EXISTS "{STAGE_SCHEMA}_{zone.name}_{token}" CASCADE')
+            if stage_db:
+                con.execute(f"DETACH {alias}")
+            if dlt_schema:
+                con.execute(f'DROP SCHEMA IF EXISTS "{dlt_schema}" CASCADE')
 
 
 @dataclass
@@ -328,7 +318,7 @@ def ingest_partitions(
     workers = 1 if len(todo) == 1 else load_workers()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="landfall-load") as pool:
         for (partition_key, key), (log, result) in zip(
-            todo, pool.map(lambda item: ingest(item[1]), todo), strict=True
+            todo, pool.map(ingest, [key for _, key in todo]), strict=True
         ):
             log.flush_to(context.log)
             if not isinstance(result, Exception):
