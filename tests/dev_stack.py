@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,3 +43,14 @@ def running_landfall_dev(state_dir: Path) -> Iterator[str]:
         yield url
     finally:
         stop(dev)
+
+
+def graphql(url: str, query: str) -> dict:
+    """The `data` of one GraphQL query against the running UI at `url`."""
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)["data"]

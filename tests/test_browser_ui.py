@@ -5,20 +5,18 @@ artifacts."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from orchestration.settings import PROJECT_ROOT
-from tests.dev_stack import running_landfall_dev
+from tests.dev_stack import graphql, running_landfall_dev
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / ".local" / "test-artifacts" / "browser"
@@ -51,22 +49,12 @@ def _chromium() -> Path:
     return CHROMIUM
 
 
-def _graphql(url: str, query: str) -> dict:
-    request = urllib.request.Request(
-        f"{url}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)["data"]
-
-
 def _runs(url: str) -> list[dict]:
     query = (
         "{ runsOrError { ... on Runs { results "
         "{ runId status jobName tags { key value } assetSelection { path } } } } }"
     )
-    return _graphql(url, query)["runsOrError"]["results"]
+    return graphql(url, query)["runsOrError"]["results"]
 
 
 def _poll(condition, timeout_s: float, what: str):

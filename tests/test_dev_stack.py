@@ -3,13 +3,11 @@ scores, and the sample drop starts ingestion runs by itself. Slow: starts the wh
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 
-from tests.dev_stack import running_landfall_dev
+from tests.dev_stack import graphql, running_landfall_dev
 
 QUERY = """{
   workspaceOrError { ... on Workspace { locationEntries {
@@ -19,21 +17,11 @@ QUERY = """{
 }"""
 
 
-def _graphql(url: str) -> dict:
-    request = urllib.request.Request(
-        f"{url}/graphql",
-        data=json.dumps({"query": QUERY}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)["data"]
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_dev_serves_three_locations_with_lineage_and_starts_runs(tmp_path):
     with running_landfall_dev(tmp_path) as url:
-        data = _graphql(url)
+        data = graphql(url, QUERY)
         locations = {
             e["name"]: (e["loadStatus"], e["locationOrLoadError"]["__typename"])
             for e in data["workspaceOrError"]["locationEntries"]
@@ -49,6 +37,6 @@ def test_dev_serves_three_locations_with_lineage_and_starts_runs(tmp_path):
         assert "marts/customer_order_features" in deps["ml/customer_scores"]
         # the sample files dropped by `landfall dev` start runs without anyone clicking
         deadline = time.monotonic() + 240
-        while not _graphql(url)["runsOrError"]["results"]:
+        while not graphql(url, QUERY)["runsOrError"]["results"]:
             assert time.monotonic() < deadline, "no run started after the sample drop"
             time.sleep(2)
