@@ -212,7 +212,7 @@ def build_ingestion(root: Path):
     import dagster as dg
 
     import landing.zones
-    from orchestration.automation_sensors import automation_sensor
+    from orchestration.automation_sensors import automation_sensors
     from orchestration.components.landing_zones import LandingZonesComponent
     from orchestration.resources import landing_bucket, warehouse
 
@@ -221,7 +221,7 @@ def build_ingestion(root: Path):
     return dg.Definitions(
         assets=zones.assets,
         jobs=zones.jobs,
-        sensors=[*(zones.sensors or []), automation_sensor("ingestion")],
+        sensors=[*(zones.sensors or []), *automation_sensors("ingestion", zones.assets or [])],
         resources={"landing": landing_bucket(), "warehouse": warehouse()},
     )
 

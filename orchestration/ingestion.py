@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.automation_sensors import automation_sensor
+from orchestration.automation_sensors import automation_sensors
 from orchestration.components.landing_zones import LandingZonesComponent
 from orchestration.components.reactions import reaction_sensors
 from orchestration.freshness import freshness_checks
@@ -31,7 +31,7 @@ def build_definitions() -> dg.Definitions:
         # one failure sensor watches every code location
         sensors=[
             *(zones.sensors or []),
-            automation_sensor("ingestion"),
+            *automation_sensors("ingestion", assets, checks),
             notify_on_run_failure,
             notify_on_check_failure,
             *reaction_sensors("ingestion"),

@@ -3,7 +3,7 @@ scoring assets with their checks), plus this location's sensors and the Snowpark
 
 import dagster as dg
 
-from orchestration.automation_sensors import automation_sensor
+from orchestration.automation_sensors import automation_sensors
 from orchestration.components.reactions import reaction_sensors
 from orchestration.components.snowpark_models import load_snowpark_models
 from orchestration.schema_changes import schema_change_checks
@@ -33,12 +33,14 @@ train_job = dg.define_asset_job(
     description="Train the churn model and record its version in the registry.",
 )
 
+# columns/types against the previous scoring (WARN); the scores table has no contract
+scores_checks = schema_change_checks([SCORES], {}, "scores_schema_change")
+
 defs = dg.Definitions(
     assets=model_assets,
-    # columns/types against the previous scoring (WARN); the scores table has no contract
-    asset_checks=schema_change_checks([SCORES], {}, "scores_schema_change"),
+    asset_checks=scores_checks,
     jobs=[scores_job, train_job],
-    sensors=[automation_sensor("ml"), *reaction_sensors("ml")],
+    sensors=[*automation_sensors("ml", model_assets, scores_checks), *reaction_sensors("ml")],
     executor=dg.in_process_executor,
     resources={"snowpark": snowpark_resource()},
 )

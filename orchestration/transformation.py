@@ -6,7 +6,7 @@ import os
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.automation_sensors import automation_sensor
+from orchestration.automation_sensors import automation_sensors
 from orchestration.components.reactions import reaction_sensors
 from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
 from orchestration.freshness import freshness_checks
@@ -81,7 +81,9 @@ def build_definitions(
         asset_checks=[*checks, *source_checks, *schema_checks],
         jobs=[transform_job],
         sensors=[
-            automation_sensor("transformation"),
+            *automation_sensors(
+                "transformation", [landfall_dbt_models], [*checks, *source_checks, *schema_checks]
+            ),
             *reaction_sensors("transformation"),
             *freshness_sensors,
             *source_sensors,
