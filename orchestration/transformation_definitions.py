@@ -1,0 +1,95 @@
+"""How the `transformation` location's Definitions are built from a dbt project (raw -> staging
+-> intermediate -> marts). `orchestration.transformation` builds them for the code server;
+benchmarks build them over generated projects without loading this repository's."""
+
+import json
+import os
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.automation_sensors import automation_sensors
+from orchestration.components.reactions import reaction_sensors
+from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
+from orchestration.freshness import freshness_checks
+from orchestration.pools import WAREHOUSE_POOL
+from orchestration.retries import retry_policy
+from orchestration.schema_changes import dbt_contracts, schema_change_checks, with_schema_changes
+from orchestration.source_freshness import source_freshness_checks
+from orchestration.translation import LandfallDbtTranslator
+
+
+def _release_duckdb_adapter() -> None:
+    """Row counts are fetched through dbt-duckdb in this process, and dbt-duckdb keeps the
+    database open until the process exits. The warehouse has one writer: let go now."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # the Snowflake target
+        return
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
+
+
+def build_definitions(
+    project: DbtProject | None = None, translator: DagsterDbtTranslator | None = None
+) -> dg.Definitions:
+    """The location's definitions; `project` and `translator` are swapped only by benchmarks."""
+    project = project or dbt_project()
+
+    @dbt_assets(
+        manifest=manifest_path(project),
+        project=project,
+        dagster_dbt_translator=translator or LandfallDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+        retry_policy=retry_policy("dbt"),
+    )
+    def landfall_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+        # Automation builds subsets (only what changed). A test spanning two models, such as
+        # orders -> customers relationships, runs only when both are built ("cautious"), so a
+        # subset never tests against a model that is not there yet.
+        os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
+        try:
+            yield from with_schema_changes(
+                context.instance,
+                dbt.cli(["build"], context=context)
+                .stream()
+                .fetch_row_counts()
+                .fetch_column_metadata(),  # column schema (and lineage) on every model
+                context.selected_asset_keys,
+            )
+        finally:
+            _release_duckdb_adapter()
+
+    transform_job = dg.define_asset_job(
+        "transform_job",
+        selection=dg.AssetSelection.assets(landfall_dbt_models),
+        description="Build every dbt model and run its tests.",
+    )
+    checks, freshness_sensors = freshness_checks([landfall_dbt_models], "transformation")
+    # `dbt source freshness` as a check on each raw asset, after each load and on a cron
+    source_checks, source_sensors = source_freshness_checks(
+        manifest_path(), LandfallDbtTranslator(), "transformation"
+    )
+    # columns/types against the previous build (WARN) and enforced dbt contracts (ERROR)
+    schema_checks = schema_change_checks(
+        landfall_dbt_models.keys,
+        dbt_contracts(json.loads(manifest_path().read_text()), LandfallDbtTranslator()),
+        "dbt_schema_change",
+    )
+    return dg.Definitions(
+        assets=[landfall_dbt_models],
+        asset_checks=[*checks, *source_checks, *schema_checks],
+        jobs=[transform_job],
+        sensors=[
+            *automation_sensors(
+                "transformation", [landfall_dbt_models], [*checks, *source_checks, *schema_checks]
+            ),
+            *reaction_sensors("transformation"),
+            *freshness_sensors,
+            *source_sensors,
+        ],
+        executor=dg.in_process_executor,
+        resources={"dbt": dbt_resource(project)},
+    )
