@@ -8,13 +8,14 @@ of five; some on cron conditions, some manual).
 
 - `definitions load`: a fresh Python process builds both locations' Definitions through our
   factories and translator and validates them (what a code server does on start; timed until
-  it has loaded, not until it exits), with the dbt manifest prepared ahead (ours) against the same load that re-parses the dbt project first
-  (`DbtProject.preparer.prepare`, what `prepare_if_dev` does under `dagster dev`).
-- `automation tick`: one evaluation of the automation conditions over every asset with a cursor, after
-  one new file landed in each of 10 zones, on an instance holding 2 partitions per zone and a
-  materialization of every model. Baseline: the same graph and instance with Dagster's stock
-  `AutomationCondition.eager()` on every model instead of our vocabulary (what our
-  `on_upstream_change` wraps), so the ratio shows what the vocabulary costs on top of Dagster.
+  it has loaded, not until it exits), with the dbt manifest prepared ahead (ours) against the
+  same load that re-parses the dbt project first (`DbtProject.preparer.prepare`, what
+  `prepare_if_dev` does under `dagster dev`).
+- `automation tick`: one evaluation of the automation conditions over every asset with a
+  cursor, after one new file landed in each of 10 zones, on an instance holding 2 partitions
+  per zone and a materialization of every model. Baseline: the same graph and instance with
+  Dagster's stock `AutomationCondition.eager()` on every model instead of our vocabulary
+  (`on_upstream_change` follows eager()'s rules in one node per unpartitioned asset).
 """
 
 from __future__ import annotations
