@@ -45,7 +45,10 @@ def automation_sensors(
             entities[check_key.asset_key] += 1
     for definition in checks:
         for check_key in definition.check_keys:
-            entities[check_key.asset_key] += 1
+            # checks on another location's assets (dbt source freshness on raw tables) are
+            # not this location's to evaluate: they have their own sensor
+            if check_key.asset_key in entities:
+                entities[check_key.asset_key] += 1
     slices = _slices(entities, limit)
     return [
         dg.AutomationConditionSensorDefinition(
