@@ -9,6 +9,7 @@ instead of joining the parent's run)."""
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -50,6 +51,15 @@ def automation_sensors(
             if check_key.asset_key in entities:
                 entities[check_key.asset_key] += 1
     slices = _slices(entities, limit)
+    with warnings.catch_warnings():
+        # `use_user_code_server` is beta in Dagster 1.13; chosen on purpose (see above)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return _sensors(location, slices, interval_seconds)
+
+
+def _sensors(
+    location: str, slices: list[list[dg.AssetKey]], interval_seconds: int
+) -> list[dg.AutomationConditionSensorDefinition]:
     return [
         dg.AutomationConditionSensorDefinition(
             f"{location}_automation" + (f"_{i + 1}" if len(slices) > 1 else ""),
