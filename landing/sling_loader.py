@@ -68,12 +68,16 @@ def render_replication(zone: ZoneSpec, object_url: str, stage_table: str) -> dic
     return config
 
 
-def _sling_env(connections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+def _sling_env(connections: Mapping[str, Mapping[str, Any]], temp_dir: Path) -> dict[str, str]:
     return {
         **os.environ,
         **{name: json.dumps(conn) for name, conn in connections.items()},
         "SLING_LOADED_AT_COLUMN": "false",  # we write our own provenance columns
         "SLING_DISABLE_TELEMETRY": "true",
+        # Sling's DuckDB target writes its CSV batches to $TMPDIR/duckdb/import/<table>_sling_
+        # duckdb_tmp/<start time in ms>: two processes staging the same table in the same
+        # millisecond shared a folder and loaded each other's rows. One temp dir per process.
+        "TMPDIR": str(temp_dir),
     }
 
 
@@ -89,6 +93,8 @@ def _start(
     replication = render_replication(zone, object_url, stage_table)
     path = folder / "replication.yaml"
     path.write_text(yaml.safe_dump(replication), encoding="utf-8")
+    temp_dir = folder / "tmp"
+    temp_dir.mkdir(exist_ok=True)
     # Output to a file, not a pipe: a child Sling leaves behind (its DuckDB CLI) cannot hold a
     # pipe open and keep us waiting; its own session lets a timeout kill the whole group.
     with (folder / "sling.log").open("wb") as out:
@@ -96,7 +102,7 @@ def _start(
             [SLING_BIN, "run", "-r", str(path)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_sling_env(connections),
+            env=_sling_env(connections, temp_dir),
             start_new_session=True,
         )
     return proc

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -99,3 +101,33 @@ def test_a_stuck_sling_run_is_stopped_and_raised_as_transient(
     work.mkdir()
     with pytest.raises(sling_loader.SlingRunError, match="stopped"):
         sling_loader.stage_object(zone, source, work, log=lambda _line: None)
+
+
+def test_objects_staged_at_the_same_moment_keep_their_own_rows(tmp_path: Path) -> None:
+    """Sling's DuckDB target batches through `$TMPDIR/duckdb/import/<table>_sling_duckdb_tmp/
+    <start ms>`: with one shared temp dir, two objects of a zone staged in the same millisecond
+    loaded each other's rows. Each Sling process now has its own, inside the object's folder."""
+    local_stack.ensure_duckdb_extensions()
+    zone = next(z for z in load_zones() if z.name == "orders")
+    objects = 6
+    start = threading.Barrier(objects)
+
+    def stage(n: int) -> list[str]:
+        folder = tmp_path / f"object-{n}"
+        folder.mkdir()
+        rows = [[str(n * 100 + i), "1", "2026-10-01 10:00:00", "1.25", "shipped"] for i in range(3)]
+        source = _write(folder / "orders.csv", rows)
+        start.wait()  # as the ingestion step's pool does: every object at once
+        staged = sling_loader.stage_object(zone, source, folder, log=lambda _line: None)
+        assert list((folder / "sling-0" / "tmp" / "duckdb" / "import").iterdir())
+        con = duckdb.connect(str(staged.path), read_only=True)
+        try:
+            return [
+                r[0] for r in con.execute("SELECT order_id FROM main.stage ORDER BY 1").fetchall()
+            ]
+        finally:
+            con.close()
+
+    with ThreadPoolExecutor(max_workers=objects) as pool:
+        staged = list(pool.map(stage, range(objects)))
+    assert staged == [[str(n * 100 + i) for i in range(3)] for n in range(objects)]
