@@ -31,13 +31,21 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 
 
 def _downstream_keys() -> list:
-    """Every non-source asset of the transformation and ml locations."""
+    """The assets of the transformation and ml locations that a landed file refreshes by
+    itself (`on_upstream_change`): not the manual-only training asset, not cron conditions."""
+    from orchestration.automation import ON_UPSTREAM_CHANGE
     from orchestration.ml import defs as ml_defs
     from orchestration.transformation import defs as transformation_defs
 
     keys = []
     for defs in (transformation_defs, ml_defs):
-        keys += sorted(defs.resolve_asset_graph().materializable_asset_keys)
+        graph = defs.resolve_asset_graph()
+        keys += sorted(
+            key
+            for key in graph.materializable_asset_keys
+            if (condition := graph.get(key).automation_condition) is not None
+            and condition.get_label() == ON_UPSTREAM_CHANGE
+        )
     return keys
 
 
