@@ -54,21 +54,15 @@ def automation_sensors(
     with warnings.catch_warnings():
         # `use_user_code_server` is beta in Dagster 1.13; chosen on purpose (see above)
         warnings.simplefilter("ignore", dg.BetaWarning)
-        return _sensors(location, slices, interval_seconds)
-
-
-def _sensors(
-    location: str, slices: list[list[dg.AssetKey]], interval_seconds: int
-) -> list[dg.AutomationConditionSensorDefinition]:
-    return [
-        dg.AutomationConditionSensorDefinition(
-            f"{location}_automation" + (f"_{i + 1}" if len(slices) > 1 else ""),
-            target=dg.AssetSelection.assets(*keys),
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            minimum_interval_seconds=interval_seconds,
-            use_user_code_server=True,
-            description=f"Evaluates the automation conditions of the {location} assets"
-            + (f" (slice {i + 1} of {len(slices)})." if len(slices) > 1 else "."),
-        )
-        for i, keys in enumerate(slices)
-    ]
+        return [
+            dg.AutomationConditionSensorDefinition(
+                f"{location}_automation" + (f"_{i + 1}" if len(slices) > 1 else ""),
+                target=dg.AssetSelection.assets(*keys),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=interval_seconds,
+                use_user_code_server=True,
+                description=f"Evaluates the automation conditions of the {location} assets"
+                + (f" (slice {i + 1} of {len(slices)})." if len(slices) > 1 else "."),
+            )
+            for i, keys in enumerate(slices)
+        ]

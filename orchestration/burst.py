@@ -288,8 +288,8 @@ def figures(
     excluded: Sequence[str] = (),
 ) -> BurstFigures:
     """Runs, partitions and per-file latency: drop -> its raw partition materialized, and
-        (for a cascade) drop -> each asset of `cascade` in turn materialized by a run created after
-        the previous one had the file's data. Runs created before `since` (epoch) and the partitions
+    (for a cascade) drop -> each asset of `cascade` in turn materialized by a run created after
+    the previous one had the file's data. Runs created before `since` (epoch) and the partitions
     of `excluded` keys are a warm-up's."""
     runs = [r for r in instance.get_run_records() if r.create_timestamp.timestamp() >= since]
     by_job: dict[str, int] = {}
@@ -321,9 +321,9 @@ def figures(
             at = next((done for created, done in times if at is not None and created >= at), None)
         if steps and at is not None:
             cascade_latency.append(at - dropped)
+    warm_up = set(excluded)
     partitions = sum(
-        len([p for p in instance.get_dynamic_partitions(z.partitions_name) if p not in excluded])
-        for z in zones
+        len(set(instance.get_dynamic_partitions(z.partitions_name)) - warm_up) for z in zones
     )
     return BurstFigures(
         files=len(dropped_at),

@@ -197,13 +197,24 @@ async def _evaluate_unpartitioned(context: AutomationContext) -> AutomationResul
         metadata["updated_parents"] = _keys(updated_parents)
     waiting: list[str] = []
     if pending:
-        in_progress = _in_progress_keys(queryer)
-        if (
-            key in in_progress
-            or not (
-                await view.compute_backfill_in_progress_subset(key=key, from_subset=full)
-            ).is_empty
-        ):
+        in_progress_runs = _in_progress_keys(queryer)
+
+        async def in_progress(asset: dg.AssetKey, subset: EntitySubset) -> bool:
+            """A run (the tick's one read for unpartitioned assets) or a backfill holds it."""
+            if graph.get(asset).partitions_def is None:
+                running = asset in in_progress_runs
+            else:
+                running = not (
+                    await view.compute_run_in_progress_subset(key=asset, from_subset=subset)
+                ).is_empty
+            return (
+                running
+                or not (
+                    await view.compute_backfill_in_progress_subset(key=asset, from_subset=subset)
+                ).is_empty
+            )
+
+        if await in_progress(key, full):
             waiting.append(f"{key.to_user_string()} in progress")
         for parent, parent_subset in parent_subsets.items():
             name = parent.to_user_string()
@@ -212,20 +223,7 @@ async def _evaluate_unpartitioned(context: AutomationContext) -> AutomationResul
             ).compute_difference(will_be_requested(parent, parent_subset))
             if not parent_missing.is_empty:
                 waiting.append(f"{name} missing")
-            if graph.get(parent).partitions_def is None:
-                running = parent in in_progress
-            else:
-                running = not (
-                    await view.compute_run_in_progress_subset(key=parent, from_subset=parent_subset)
-                ).is_empty
-            if (
-                running
-                or not (
-                    await view.compute_backfill_in_progress_subset(
-                        key=parent, from_subset=parent_subset
-                    )
-                ).is_empty
-            ):
+            if await in_progress(parent, parent_subset):
                 waiting.append(f"{name} in progress")
     if waiting:
         metadata["waiting_for"] = dg.MetadataValue.text(", ".join(waiting))
