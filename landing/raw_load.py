@@ -155,10 +155,13 @@ def merge_staged(
     staged: list[StagedTable],
     obj: LandedObject,
     loaded_at: datetime,
+    validated_records: int,
 ) -> dict[str, int]:
     """Replace this object's rows in every raw table it feeds and record it, atomically.
 
-    Raises BadFileError (after rolling back) when the staged rows break the zone contract.
+    Raises BadFileError (after rolling back) when the staged rows break the zone contract, or
+    when the zone's table would get another number of rows than the validator counted records:
+    a loader that parsed the file differently has lost or invented rows.
     """
     with _transaction(con):
         counts = {
@@ -172,13 +175,19 @@ def merge_staged(
             )
             for s in staged
         }
+        loaded = counts.get(zone.table_name, 0)
+        if loaded != validated_records:
+            raise BadFileError(
+                f"row count mismatch: validation counted {validated_records} record(s), the "
+                f"loader wrote {loaded} row(s); nothing of this file was loaded"
+            )
         ledger.record(
             con,
             zone=zone.name,
             object_key=obj.key,
             etag=obj.etag,
             state=ledger.LOADED,
-            rows=counts.get(zone.table_name, 0),
+            rows=loaded,
             size=obj.size,
             at=loaded_at,
         )

@@ -62,6 +62,38 @@ def _check_columns(zone: ZoneSpec, columns: list[str]) -> None:
         raise BadFileError(f"missing contract columns {missing}; the file has {columns}")
 
 
+def _count_csv_records(zone: ZoneSpec, lines: Iterable[str]) -> int:
+    """Parse strictly (as the loaders will) and count the data records.
+
+    Strict mode matters: a lenient parser reads a quote that never closes as one field running to
+    the end of the file, so the file "loads" with every later record folded into one value.
+    """
+    reader = csv.reader(lines, strict=True)
+    record_start = 1  # the line the record being parsed starts on
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise BadFileError("no CSV header")
+        _check_columns(zone, [h.strip() for h in header])
+        records = 0
+        record_start = reader.line_num + 1
+        for row in reader:
+            if row and len(row) != len(header):
+                raise BadFileError(
+                    f"malformed CSV: line {record_start} has {len(row)} fields, the header has "
+                    f"{len(header)}"
+                )
+            records += bool(row)
+            record_start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise BadFileError(
+                f"malformed CSV: a quote opened in the record on line {record_start} never closes"
+            ) from None
+        raise BadFileError(f"malformed CSV: line {reader.line_num}: {exc}") from None
+    return records
+
+
 def check_content(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
     """Stream the file once: UTF-8, well-formed for its format, contract columns present.
 
@@ -69,22 +101,7 @@ def check_content(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
     """
     lines = _decoded_lines(chunks)
     if zone.format == "csv":
-        reader = csv.reader(lines)
-        header = next(reader, None)
-        if not header or not any(h.strip() for h in header):
-            raise BadFileError("no CSV header")
-        _check_columns(zone, [h.strip() for h in header])
-        records = 0
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise BadFileError(
-                    f"malformed CSV: line {line_no} has {len(row)} fields, the header has "
-                    f"{len(header)}"
-                )
-            records += 1
-        return records
+        return _count_csv_records(zone, lines)
     if zone.format == "jsonl":
         records, keys = 0, set()
         for line_no, line in enumerate(lines, start=1):

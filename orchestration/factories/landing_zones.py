@@ -120,6 +120,7 @@ def _load(
     local_copy: Path,
     warehouse: DuckDBWarehouse,
     warehouse_lock: threading.Lock,
+    records: int,
 ) -> tuple[dict[str, int], dict[str, float]]:
     """Load the local copy into staging, then merge it into raw with its ledger row.
 
@@ -145,7 +146,7 @@ def _load(
             )
             staged, timing = result.staged, {"dlt_seconds": round(result.seconds, 3)}
         merge_started = time.monotonic()
-        counts = _merge(zone, obj, warehouse, staged, loaded_at, stage_db, dlt_schema)
+        counts = _merge(zone, obj, warehouse, staged, loaded_at, stage_db, dlt_schema, records)
     return counts, {**timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
 
 
@@ -157,6 +158,7 @@ def _merge(
     loaded_at: datetime,
     stage_db: tuple[str, Path] | None,
     dlt_schema: str | None,
+    records: int,
 ) -> dict[str, int]:
     """Merge the staged tables into raw; `stage_db` (alias, file) is Sling's scratch database,
     attached for the merge; `dlt_schema` is dlt's staging schema, dropped after it."""
@@ -165,7 +167,7 @@ def _merge(
             alias = quote_identifier(stage_db[0], "stage database")
             con.execute(f"ATTACH {quote_literal(str(stage_db[1]))} AS {alias} (READ_ONLY)")
         try:
-            return raw_load.merge_staged(con, zone, staged, obj, loaded_at)
+            return raw_load.merge_staged(con, zone, staged, obj, loaded_at, records)
         finally:
             raw_load.drop_staged(con, staged)
             if stage_db:
@@ -209,12 +211,7 @@ def ingest_object(
             with tempfile.TemporaryDirectory(prefix="landfall-object-") as folder:
                 local_copy, records = _download_checked(client, bucket, zone, obj, Path(folder))
                 outcome.counts, outcome.timing = _load(
-                    log, zone, obj, local_copy, warehouse, warehouse_lock
-                )
-            if outcome.counts.get(zone.table_name, 0) != records:
-                log.warning(
-                    f"{obj.key}: validation saw {records} records, the raw table got "
-                    f"{outcome.counts.get(zone.table_name)}"
+                    log, zone, obj, local_copy, warehouse, warehouse_lock, records
                 )
         except BadFileError as exc:
             outcome.reason = str(exc)

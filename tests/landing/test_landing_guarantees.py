@@ -83,6 +83,12 @@ def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(bucket
             "column order_id",
         ),
         "orders/huge.csv": (_orders(*range(1, 200)), "over the zone limit"),
+        # a lenient parser folds every later record into one value and "loads" 3 rows
+        "orders/open-quote.csv": (
+            _orders(1, 2).replace(b"2.50,placed", b'2.50,"never closed')
+            + _orders(3, 4, 5)[len(HEADER) :],
+            "a quote opened in the record on line 3 never closes",
+        ),
     }
     bucket.put({key: body for key, (body, _) in bad.items()} | {"orders/good.csv": _orders(1, 2)})
     with dg.instance_for_test() as instance:
@@ -107,6 +113,16 @@ def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(bucket
     # nothing is deleted from the landing prefix
     landed = bucket.s3.list_objects_v2(Bucket=bucket.landing.bucket, Prefix="orders/")
     assert len(landed["Contents"]) == len(bad) + 1
+
+
+def test_blank_lines_between_records_load_every_record(bucket, warehouse):
+    body = _orders(1, 2) + b"\n" + _orders(3)[len(HEADER) :] + b"\n\n"
+    bucket.put({"orders/gaps.csv": body})
+    with dg.instance_for_test() as instance:
+        _tick_and_ingest(instance, bucket, warehouse)
+    [entry] = _ledger(warehouse).values()
+    assert (entry.state, entry.rows, entry.reason) == ("loaded", 3, None)
+    assert _rows_by_file(warehouse) == {"orders/gaps.csv": 3}
 
 
 def test_malformed_jsonl_is_quarantined(bucket, warehouse):

@@ -137,11 +137,11 @@ def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
     real_load = landing_zones._load
     calls: list[str] = []
 
-    def flaky_load(log, zone, obj, local_copy, wh, lock):
+    def flaky_load(log, zone, obj, local_copy, wh, lock, records):
         calls.append(obj.key)
         if obj.key == "orders/f2.csv" and calls.count(obj.key) <= 2:
             raise OSError("warehouse briefly unavailable")
-        return real_load(log, zone, obj, local_copy, wh, lock)
+        return real_load(log, zone, obj, local_copy, wh, lock, records)
 
     monkeypatch.setattr(landing_zones, "_load", flaky_load)
     with dg.instance_for_test() as instance:

@@ -30,11 +30,11 @@ def test_reexecution_from_failure_loads_only_the_failed_object(
     bucket.put({f"orders/f{i}.csv": _orders(i, 10 + i) for i in range(3)})
     real_load = landing_zones._load
 
-    def load(log, zone, obj, local_copy, wh, lock):
+    def load(log, zone, obj, local_copy, wh, lock, records):
         calls.append((phase["run"], obj.key))
         if obj.key == FLAKY_KEY and broken["on"]:
             raise OSError("connection reset by peer")
-        return real_load(log, zone, obj, local_copy, wh, lock)
+        return real_load(log, zone, obj, local_copy, wh, lock, records)
 
     monkeypatch.setattr(landing_zones, "_load", load)
     # no backoff waits in this test: the policy's shape is tested in tests/orchestration
