@@ -8,10 +8,10 @@ import tempfile
 
 import boto3
 
-from orchestration import local_stack
-from orchestration.resources import LandingBucket
-from orchestration.settings import get_settings
-from orchestration.stack import stop
+from common.settings import get_settings
+from devstack import local_stack
+from devstack.stack import stop
+from landing.bucket import LandingBucket
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from bench.results import record
-from orchestration import burst
+from devstack import burst
 
 TARGET = "≥ 10× naive, exactly N partitions"
 

@@ -11,10 +11,11 @@ import dagster as dg
 import duckdb
 
 from bench.results import record
+from landing.bucket import LandingBucket
 from landing.samples import write_orders_csv
+from landing.warehouse import DuckDBWarehouse
 from landing.zones import load_zones
-from orchestration.factories.landing_zones import build_zone_assets
-from orchestration.resources import DuckDBWarehouse, LandingBucket
+from orchestration.components.landing_zones import build_zone_assets
 
 ROWS = 1_000_000
 

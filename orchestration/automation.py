@@ -19,8 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import dagster as dg
-from dagster._utils.schedules import is_valid_cron_string
 
+from common.dagster_private import is_valid_cron_string
 from orchestration.upstream_change import UpstreamChangeCondition
 
 ON_UPSTREAM_CHANGE = "on_upstream_change"

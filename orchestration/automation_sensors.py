@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import dagster as dg
-from dagster._core.definitions.automation_condition_sensor_definition import MAX_ENTITIES
+
+from common.dagster_private import MAX_ENTITIES
 
 
 def _slices(entities: Counter[dg.AssetKey], limit: int) -> list[list[dg.AssetKey]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
-from orchestration.settings import PROJECT_ROOT, get_settings
+from common.settings import PROJECT_ROOT, get_settings
 
 TRANSFORMS_DIR = PROJECT_ROOT / "transforms"
 

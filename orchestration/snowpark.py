@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from orchestration.settings import get_settings
+from common.settings import get_settings
 
 
 class SnowparkResource(dg.ConfigurableResource):

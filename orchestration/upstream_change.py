@@ -28,25 +28,18 @@ import weakref
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.asset_graph_view.entity_subset import EntitySubset
-from dagster._core.definitions.assets.graph.asset_graph import executable_in_same_run
-from dagster._core.definitions.declarative_automation.automation_condition import (
-    AutomationResult,
-)
-from dagster._core.definitions.declarative_automation.automation_context import (
-    AutomationContext,
-)
-from dagster._core.definitions.events import AssetKeyPartitionKey
-from dagster._core.storage.dagster_run import (
+
+from common.dagster_private import (
     IN_PROGRESS_RUN_STATUSES,
-    DagsterRunStatus,
-    RunsFilter,
+    AssetKeyPartitionKey,
+    CachingInstanceQueryer,
+    EntitySubset,
+    executable_in_same_run,
 )
-from dagster._utils.caching_instance_queryer import CachingInstanceQueryer
 
 # Dagster's own notion (`CachingInstanceQueryer.get_in_progress_asset_subset`): a created run
 # that was never submitted (NOT_STARTED) is not in progress
-_IN_PROGRESS_STATUSES = [*IN_PROGRESS_RUN_STATUSES, DagsterRunStatus.QUEUED]
+_IN_PROGRESS_STATUSES = [*IN_PROGRESS_RUN_STATUSES, dg.DagsterRunStatus.QUEUED]
 
 # one entry per tick: the queryer lives exactly as long as one evaluation
 _IN_PROGRESS_BY_TICK: weakref.WeakKeyDictionary[CachingInstanceQueryer, frozenset[dg.AssetKey]] = (
@@ -62,7 +55,7 @@ def _in_progress_keys(queryer: CachingInstanceQueryer) -> frozenset[dg.AssetKey]
     keys = _IN_PROGRESS_BY_TICK.get(queryer)
     if keys is None:
         planned: set[dg.AssetKey] = set()
-        for run in queryer.instance.get_runs(filters=RunsFilter(statuses=_IN_PROGRESS_STATUSES)):
+        for run in queryer.instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS_STATUSES)):
             run_planned = run.asset_selection or queryer.get_planned_materializations_for_run(
                 run.run_id
             )
@@ -117,16 +110,18 @@ class UpstreamChangeCondition(dg.AutomationCondition):
     def children(self) -> Sequence[dg.AutomationCondition]:
         return [self._partitioned]
 
-    async def evaluate(self, context: AutomationContext) -> AutomationResult:  # ty: ignore[invalid-method-override]
+    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:  # ty: ignore[invalid-method-override]
         if context.partitions_def is not None:
             child = await context.for_child_condition(
                 self._partitioned, child_indices=[0], candidate_subset=context.candidate_subset
             ).evaluate_async()
-            return AutomationResult(context, true_subset=child.true_subset, child_results=[child])
+            return dg.AutomationResult(
+                context, true_subset=child.true_subset, child_results=[child]
+            )
         return await _evaluate_unpartitioned(context)
 
 
-async def _evaluate_unpartitioned(context: AutomationContext) -> AutomationResult:
+async def _evaluate_unpartitioned(context: dg.AutomationContext) -> dg.AutomationResult:
     view = context.asset_graph_view
     queryer = view.get_inner_queryer_for_back_compat()
     graph = context.asset_graph
@@ -227,7 +222,7 @@ async def _evaluate_unpartitioned(context: AutomationContext) -> AutomationResul
                 waiting.append(f"{name} in progress")
     if waiting:
         metadata["waiting_for"] = dg.MetadataValue.text(", ".join(waiting))
-    return AutomationResult(
+    return dg.AutomationResult(
         context,
         true_subset=full if pending and not waiting else empty,
         cursor=_State(pending, missing).dump(),

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from typing import Literal
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-from dagster._core.storage.tags import (
+
+from common.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    UnresolvedAssetJobDefinition,
 )
-
+from landing.bucket import LandingBucket
 from landing.objects import LandedObject, short_hash
 from landing.zones import ZoneSpec
-from orchestration.resources import LandingBucket
 from sensors.events import QueueCursor, drain_queue
 from sensors.listing import ListingCursor, list_new_objects
 

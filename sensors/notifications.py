@@ -20,7 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.settings import get_settings
+from common.settings import get_settings
 
 MAX_ERROR_CHARS = 1_500
 

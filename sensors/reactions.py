@@ -1,4 +1,4 @@
-"""Reaction sensors from orchestration/reactions.yaml: "when asset X materializes, notify and/or
+"""Reaction sensors from sensors/reactions.yaml: "when asset X materializes, notify and/or
 run job Y". Each is a Dagster asset sensor, so it keeps a cursor and fires once per update."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from landing.identifiers import validate_identifier
 from sensors.notifications import deliver
 
-REACTIONS_FILE = Path(__file__).resolve().parent.parent / "orchestration" / "reactions.yaml"
+REACTIONS_FILE = Path(__file__).resolve().parent / "reactions.yaml"
 
 
 class ReactionSpec(BaseModel):

@@ -11,10 +11,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from orchestration import local_stack
-from orchestration.resources import DuckDBWarehouse, LandingBucket
-from orchestration.settings import Settings, get_settings
-from orchestration.stack import stop
+from common.settings import Settings, get_settings
+from devstack import local_stack
+from devstack.stack import stop
+from landing.bucket import LandingBucket
+from landing.warehouse import DuckDBWarehouse
 
 
 @dataclass

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestration.local_stack import free_port, wait_for_http
-from orchestration.settings import PROJECT_ROOT
-from orchestration.stack import stop
+from common.settings import PROJECT_ROOT
+from devstack.local_stack import free_port, wait_for_http
+from devstack.stack import stop
 
 
 @contextmanager
@@ -23,7 +23,7 @@ def running_landfall_dev(state_dir: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{ui_port}"
     env = {
         # The code servers' gRPC calls (a run's launch among them) time out after 60 s by
-        # default, which a loaded two-core machine can exceed; as orchestration/burst.py does.
+        # default, which a loaded two-core machine can exceed; as devstack/burst.py does.
         "DAGSTER_GRPC_TIMEOUT_SECONDS": "180",
         **os.environ,
         "LANDFALL_STATE_DIR": str(state_dir),
@@ -31,7 +31,7 @@ def running_landfall_dev(state_dir: Path) -> Iterator[str]:
     }
     with (state_dir / "dev.log").open("wb") as log:
         dev = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "dev", "--ui-port", str(ui_port)],
+            [sys.executable, "-m", "devstack.cli", "dev", "--ui-port", str(ui_port)],
             cwd=PROJECT_ROOT,
             env=env,
             start_new_session=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.settings import PROJECT_ROOT
+from common.settings import PROJECT_ROOT
 from tests.dev_stack import graphql, running_landfall_dev
 
 CHROMIUM = Path("/usr/bin/chromium")

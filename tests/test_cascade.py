@@ -11,8 +11,8 @@ import sys
 import dagster as dg
 import pytest
 
+from common.settings import PROJECT_ROOT
 from landing.samples import sample_files
-from orchestration.settings import PROJECT_ROOT
 from tests.landing.helpers import ZONES, ingest, tick
 
 
@@ -97,7 +97,7 @@ def test_demo_cascades_through_the_daemon_by_itself(tmp_path):
         [
             sys.executable,
             "-m",
-            "orchestration.cli",
+            "devstack.cli",
             "demo",
             "--customers",
             "15",

@@ -8,7 +8,7 @@ import sys
 import dagster as dg
 import pytest
 
-from orchestration.settings import PROJECT_ROOT
+from common.settings import PROJECT_ROOT
 
 LOCATIONS = ("ingestion", "transformation", "ml")
 

@@ -26,6 +26,8 @@ RUN uv sync --locked --no-default-groups --group ml --group prod --no-install-pr
 COPY landing/ landing/
 COPY sensors/ sensors/
 COPY ml/ ml/
+COPY common/ common/
+COPY devstack/ devstack/
 COPY orchestration/ orchestration/
 RUN uv sync --locked --no-default-groups --group ml --group prod
 

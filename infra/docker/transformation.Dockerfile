@@ -26,6 +26,8 @@ RUN uv sync --locked --no-default-groups --group transformation --group prod --n
 COPY landing/ landing/
 COPY sensors/ sensors/
 COPY ml/ ml/
+COPY common/ common/
+COPY devstack/ devstack/
 COPY orchestration/ orchestration/
 COPY transforms/ transforms/
 RUN uv sync --locked --no-default-groups --group transformation --group prod

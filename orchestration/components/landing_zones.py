@@ -1,17 +1,218 @@
 """The landing zones as a Dagster component: every zone YAML in a folder becomes a partitioned
-raw asset, its job and its sensor (orchestration.factories.landing_zones builds them)."""
+raw asset (one dynamic partition per landed object), its job and its sensor. The step hands the
+run's objects to `landing.ingest` and reports what happened to each as metadata and a check."""
 
-from __future__ import annotations
-
+import hashlib
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 
+from common.dagster_private import UnresolvedAssetJobDefinition
+from common.settings import PROJECT_ROOT
+from landing.bucket import LandingBucket
+from landing.identifiers import qualified
+from landing.ingest import FileOutcome, ingest_objects, recorded_outcomes
+from landing.objects import object_key_for, short_hash
+from landing.warehouse import DuckDBWarehouse
 from landing.zones import ZONES_DIR, ZoneSpec, load_zones
+from orchestration.automation import automation_condition_from_meta
 from orchestration.components.yaml_errors import YamlConfigError, read_yaml, validate
-from orchestration.factories.landing_zones import build_zone_assets, build_zone_job, zone_partitions
-from orchestration.settings import PROJECT_ROOT
+from orchestration.freshness import MAX_LAG_KEY
+from orchestration.pools import WAREHOUSE_POOL
+from orchestration.retries import retry_policy
+from orchestration.schema_changes import schema_change_metadata
+from orchestration.table_metadata import column_schema
 from sensors.landing import build_landing_sensor
+
+FILE_CHECK = "file_accepted"
+
+
+def zone_partitions(zone: ZoneSpec) -> dg.DynamicPartitionsDefinition:
+    return dg.DynamicPartitionsDefinition(name=zone.partitions_name)
+
+
+def zone_code_version(zone: ZoneSpec) -> str:
+    """Changes when the zone contract or its loader configuration changes."""
+    digest = hashlib.sha256(zone.model_dump_json(exclude={"sensor"}).encode())
+    if zone.loader == "sling":
+        digest.update(zone.sling_replication_path().read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _file_metadata(bucket: str, outcome: FileOutcome) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "landfall/file": f"s3://{bucket}/{outcome.obj.key}",
+        "landfall/etag": outcome.obj.etag,
+        "landfall/bytes": outcome.obj.size,
+        "landfall/state": "quarantined" if outcome.reason else "loaded",
+        **{f"landfall/{k}": v for k, v in outcome.timing.items()},
+    }
+    if outcome.reason:
+        metadata["landfall/quarantine_reason"] = outcome.reason
+    return metadata
+
+
+def ingest_partitions(
+    context: dg.AssetExecutionContext,
+    zone: ZoneSpec,
+    landing: LandingBucket,
+    warehouse: DuckDBWarehouse,
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Load every object of the run (one partition, or the range a sensor tick registered).
+
+    Each object is isolated: a bad file is quarantined and the others load; an unexpected error
+    on one object is raised only after the others finished, and the step's retry then loads only
+    the objects no attempt has recorded yet.
+    """
+    client = landing.client()
+    bucket = zone.bucket or landing.bucket
+    main_key = dg.AssetKey(zone.asset_key_path)
+    partition_keys = list(context.partition_keys)
+    keys = [object_key_for(pk) for pk in partition_keys]
+    # a step retry or a re-execution loads only what no earlier attempt recorded
+    retried = context.retry_number > 0 or bool(context.run.parent_run_id)
+    done = recorded_outcomes(zone, client, bucket, keys, warehouse) if retried else {}
+    if done:
+        context.log.info(f"{len(done)} of {len(keys)} objects were recorded by an earlier attempt")
+    outcomes: dict[str, FileOutcome] = {
+        pk: done[k] for pk, k in zip(partition_keys, keys, strict=True) if k in done
+    }
+    errors: dict[str, Exception] = {}
+    partition_of = dict(zip(keys, partition_keys, strict=True))
+    for key, log, result in ingest_objects(
+        zone, client, bucket, [k for k in keys if k not in done], warehouse
+    ):
+        log.flush_to(context.log)
+        if not isinstance(result, Exception):
+            outcomes[partition_of[key]] = result
+            continue
+        if len(keys) == 1:
+            raise result
+        context.log.error(f"s3://{bucket}/{key}: {type(result).__name__}: {result}")
+        errors[key] = result
+    if errors:
+        listed = "; ".join(f"{k}: {type(e).__name__}: {e}" for k, e in list(errors.items())[:10])
+        raise dg.Failure(
+            description=(
+                f"{zone.name}: {len(errors)} of {len(keys)} objects failed to load "
+                f"(the others are recorded; a retry loads only these): {listed}"
+            )
+        ) from next(iter(errors.values()))
+
+    with warehouse.connect(read_only=True) as con:
+        schemas = {t[-1]: column_schema(con, *t) for t in zone.table_keys}
+    for partition_key, outcome in outcomes.items():
+        for table_key in zone.table_keys:
+            context.add_asset_metadata(
+                {
+                    **_file_metadata(bucket, outcome),
+                    "dagster/row_count": outcome.counts.get(table_key[-1], 0),
+                },
+                asset_key=dg.AssetKey(table_key),
+                partition_key=partition_key,
+            )
+
+    quarantined = {o.obj.key: o.reason for o in outcomes.values() if o.reason}
+    versions = sorted(f"{o.obj.etag}:{'q' if o.reason else 'ok'}" for o in outcomes.values())
+    data_version = versions[0] if len(versions) == 1 else short_hash("\n".join(versions), 24)
+    for table_key in zone.table_keys:
+        yield dg.MaterializeResult(
+            asset_key=dg.AssetKey(table_key),
+            metadata={
+                "dagster/table_name": qualified(*table_key),
+                "dagster/column_schema": schemas[table_key[-1]],
+                # the diff against the previous load, when the columns changed
+                **schema_change_metadata(
+                    context.instance, dg.AssetKey(table_key), schemas[table_key[-1]]
+                ),
+                "landfall/files_in_run": len(keys),
+            },
+            data_version=dg.DataVersion(data_version) if versions else None,
+        )
+    if len(keys) == 1:
+        file = f"s3://{bucket}/{keys[0]}"
+        reason = quarantined.get(keys[0])
+        description = reason or "file passed validation and its contract"
+        metadata = {"file": file, "reason": reason or ""}
+    else:
+        description = (
+            f"{len(quarantined)} of {len(keys)} files quarantined: "
+            + "; ".join(f"{k}: {r}" for k, r in list(quarantined.items())[:20])
+            if quarantined
+            else f"all {len(keys)} files passed validation and their contract"
+        )
+        metadata = {"quarantined": dg.MetadataValue.json(quarantined), "files": len(keys)}
+    yield dg.AssetCheckResult(
+        asset_key=main_key,
+        check_name=FILE_CHECK,
+        passed=not quarantined,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
+    source = str(zone.source_file)
+    automation = automation_condition_from_meta(
+        zone.meta, asset="/".join(zone.asset_key_path), source=source, default=None
+    )
+    partitions = zone_partitions(zone)
+    kinds = {"s3", zone.loader, "duckdb"}
+    specs = [
+        dg.AssetSpec(
+            key=dg.AssetKey(table_key),
+            group_name=zone.group,
+            description=(
+                zone.description
+                if table_key == zone.asset_key_path
+                else f"Child table of {zone.table}, normalised by dlt."
+            ),
+            kinds=kinds,
+            partitions_def=partitions,
+            automation_condition=automation,
+            code_version=zone_code_version(zone),
+            metadata={
+                "landfall/zone": zone.name,
+                "landfall/zone_file": source,
+                "landfall/prefix": zone.prefix,
+                "landfall/contract": json.dumps(zone.columns),
+                **({MAX_LAG_KEY: zone.freshness.max_lag} if zone.freshness else {}),
+            },
+        )
+        for table_key in zone.table_keys
+    ]
+
+    @dg.multi_asset(
+        name=f"ingest_{zone.name}",
+        specs=specs,
+        check_specs=[
+            dg.AssetCheckSpec(
+                FILE_CHECK,
+                asset=dg.AssetKey(zone.asset_key_path),
+                description="The landed file was loaded; fails with the quarantine reason.",
+            )
+        ],
+        partitions_def=partitions,
+        pool=WAREHOUSE_POOL,
+        retry_policy=retry_policy("landing_zone"),
+    )
+    def _ingest(
+        context: dg.AssetExecutionContext, landing: LandingBucket, warehouse: DuckDBWarehouse
+    ):
+        yield from ingest_partitions(context, zone, landing, warehouse)
+
+    return _ingest
+
+
+def build_zone_job(zone: ZoneSpec) -> UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        name=f"ingest_{zone.name}_job",
+        selection=dg.AssetSelection.assets(*[dg.AssetKey(k) for k in zone.table_keys]),
+        description=f"Load one landed object of the {zone.name} zone into {zone.table}.",
+    )
 
 
 def check_zone_files(zones_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""Reaction sensors as a Dagster component: the entries of orchestration/reactions.yaml for one
+"""Reaction sensors as a Dagster component: the entries of sensors/reactions.yaml for one
 code location, schema-checked (sensors.reactions.ReactionSpec) with errors at the line."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from typing import Literal
 
 import dagster as dg
 
+from common.settings import PROJECT_ROOT
 from orchestration.components.yaml_errors import YamlConfigError, read_yaml, validate
-from orchestration.settings import PROJECT_ROOT
 from sensors.reactions import REACTIONS_FILE, ReactionSpec, build_reaction_sensor
 
 

@@ -14,9 +14,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 LOCATIONS = ["ingestion", "transformation", "ml"]
-PACKAGES = ("orchestration", "sensors", "landing", "ml")
+PACKAGES = ("orchestration", "sensors", "landing", "ml", "common")
 # Files a location reads at definitions load, beside its imports.
-SHARED_DATA = ["orchestration/reactions.yaml", "orchestration/retries.yaml"]
+SHARED_DATA = ["sensors/reactions.yaml", "orchestration/retries.yaml"]
 DATA_FILES = {
     "ingestion": ["landing/zones/*.yaml", "landing/sling/*.yaml", *SHARED_DATA],
     "transformation": ["transforms/**/*", *SHARED_DATA],

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
+from landing.bucket import LandingBucket
+from landing.warehouse import DuckDBWarehouse
 from landing.zones import ZoneSpec, load_zones
-from orchestration.factories.landing_zones import build_zone_assets, build_zone_job, zone_partitions
-from orchestration.resources import DuckDBWarehouse, LandingBucket
+from orchestration.components.landing_zones import (
+    build_zone_assets,
+    build_zone_job,
+    zone_partitions,
+)
 from sensors.landing import build_landing_sensor
 
 ZONES = {zone.name: zone for zone in load_zones()}

@@ -223,7 +223,7 @@ def test_a_thousand_small_files_across_capped_ticks(bucket):
 def test_status_lists_each_object_once_in_one_state(
     bucket, warehouse, tmp_path, monkeypatch, capsys
 ):
-    from orchestration.cli import main
+    from devstack.cli import main
 
     bucket.put(
         {"orders/a.csv": _orders(1, 2), "orders/bad.csv": b"", "orders/later.csv": _orders(3)}

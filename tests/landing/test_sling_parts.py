@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devstack import local_stack
 from landing import sling_loader
 from landing.zones import load_zones
-from orchestration import local_stack
 
 HEADER = ["order_id", "customer_id", "order_ts", "amount", "status"]
 

@@ -9,10 +9,14 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from devstack import progress
+from landing import ingest as landing_ingest
 from landing import ledger
-from orchestration import progress
-from orchestration.factories import landing_zones
-from orchestration.factories.landing_zones import build_zone_assets, build_zone_job, zone_partitions
+from orchestration.components.landing_zones import (
+    build_zone_assets,
+    build_zone_job,
+    zone_partitions,
+)
 from sensors.landing import build_landing_sensor, contiguous_blocks
 from tests.landing.helpers import ZONES
 
@@ -134,7 +138,7 @@ def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
     bucket, warehouse, monkeypatch
 ):
     bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(4)})
-    real_load = landing_zones._load
+    real_load = landing_ingest._load
     calls: list[str] = []
 
     def flaky_load(log, zone, obj, local_copy, wh, lock, records):
@@ -143,7 +147,7 @@ def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
             raise OSError("warehouse briefly unavailable")
         return real_load(log, zone, obj, local_copy, wh, lock, records)
 
-    monkeypatch.setattr(landing_zones, "_load", flaky_load)
+    monkeypatch.setattr(landing_ingest, "_load", flaky_load)
     with dg.instance_for_test() as instance:
         [request] = _tick(instance, bucket).run_requests
         run = _run(instance, bucket, warehouse, request)

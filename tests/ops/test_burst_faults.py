@@ -21,13 +21,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from common.settings import PROJECT_ROOT
+from devstack import burst
+from devstack.stack import stop
 from landing import ledger
+from landing.warehouse import DuckDBWarehouse
 from landing.zones import load_zones
-from orchestration import burst
 from orchestration.pools import WAREHOUSE_POOL
-from orchestration.resources import DuckDBWarehouse
-from orchestration.settings import PROJECT_ROOT
-from orchestration.stack import stop
 
 LOCK_HELD_S = 20
 PROD_YAML = PROJECT_ROOT / "infra" / "dagster.prod.yaml"
@@ -158,7 +158,7 @@ class WarehouseLock:
         self.marker = folder / "lock-held"
         script = (
             "import sys\n"
-            "from orchestration.resources import DuckDBWarehouse\n"
+            "from landing.warehouse import DuckDBWarehouse\n"
             f"with DuckDBWarehouse(path={path!r}).connect() as con:\n"
             f"    open({str(self.marker)!r}, 'w').close()\n"
             "    sys.stdin.read()\n"

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from landing import ingest as landing_ingest
 from landing import ledger
-from orchestration.factories import landing_zones
+from orchestration.components import landing_zones as zone_component
 from tests.ops.test_batching import _orders, _tick
 
 FLAKY_KEY = "orders/f1.csv"
@@ -28,7 +29,7 @@ def test_reexecution_from_failure_loads_only_the_failed_object(
     monkeypatch.setenv("LANDFALL_BUCKET", bucket.landing.bucket)
     monkeypatch.setenv("LANDFALL_WAREHOUSE_PATH", warehouse.path)
     bucket.put({f"orders/f{i}.csv": _orders(i, 10 + i) for i in range(3)})
-    real_load = landing_zones._load
+    real_load = landing_ingest._load
 
     def load(log, zone, obj, local_copy, wh, lock, records):
         calls.append((phase["run"], obj.key))
@@ -36,9 +37,9 @@ def test_reexecution_from_failure_loads_only_the_failed_object(
             raise OSError("connection reset by peer")
         return real_load(log, zone, obj, local_copy, wh, lock, records)
 
-    monkeypatch.setattr(landing_zones, "_load", load)
+    monkeypatch.setattr(landing_ingest, "_load", load)
     # no backoff waits in this test: the policy's shape is tested in tests/orchestration
-    monkeypatch.setattr(landing_zones, "retry_policy", lambda kind: dg.RetryPolicy(max_retries=1))
+    monkeypatch.setattr(zone_component, "retry_policy", lambda kind: dg.RetryPolicy(max_retries=1))
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         [request] = _tick(instance, bucket).run_requests

@@ -12,8 +12,8 @@ from dagster._core.definitions.data_version import StaleCauseCategory, StaleStat
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from landing.samples import sample_files
+from orchestration.components.landing_zones import build_zone_assets, zone_code_version
 from orchestration.dbt_project import manifest_path
-from orchestration.factories.landing_zones import build_zone_assets, zone_code_version
 from tests.landing.helpers import ZONES, ingest, tick
 
 LOCATIONS = ("ingestion", "transformation", "ml")

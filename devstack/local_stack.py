@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.settings import PROJECT_ROOT, Settings
+from common.settings import PROJECT_ROOT, Settings
 
 LOCAL_AWS_KEY = "test"  # moto accepts any credentials; these are not secrets
 

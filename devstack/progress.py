@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from landing.identifiers import qualified
+from landing.warehouse import DuckDBWarehouse
 from landing.zones import ZoneSpec
-from orchestration.resources import DuckDBWarehouse
 
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,

@@ -19,11 +19,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestration.settings import get_settings
+from common.settings import get_settings
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    from orchestration.stack import prepare
+    from devstack.stack import prepare
 
     prepare(get_settings())
     print("landfall: setup done (DuckDB extensions, dbt manifest, Dagster home)")
@@ -52,9 +52,9 @@ def _downstream_keys() -> list:
 def _cmd_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from devstack import local_stack, progress
+    from devstack.stack import dagster_bin, local_stack_running, start_dagster, stop
     from landing.zones import load_zones
-    from orchestration import local_stack, progress
-    from orchestration.stack import dagster_bin, local_stack_running, start_dagster, stop
 
     base = get_settings()
     state = base.state_dir / "demo"
@@ -117,8 +117,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _print_summary(settings, files, partitions, runs, now, elapsed: float) -> None:
     from collections import Counter
 
-    from orchestration import progress
-    from orchestration.resources import DuckDBWarehouse
+    from devstack import progress
+    from landing.warehouse import DuckDBWarehouse
 
     rows = progress.table_rows(DuckDBWarehouse(path=str(settings.warehouse_path)))
     statuses = Counter(r.dagster_run.status.value for r in runs)
@@ -162,9 +162,9 @@ def _pending(entries: list, home: str) -> list[tuple[str, str]]:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from devstack.local_stack import local_environment
     from landing import ledger
-    from orchestration.local_stack import local_environment
-    from orchestration.resources import DuckDBWarehouse
+    from landing.warehouse import DuckDBWarehouse
 
     settings = get_settings()
     home = os.environ.get("DAGSTER_HOME") or local_environment(settings)["DAGSTER_HOME"]
@@ -227,9 +227,9 @@ def _cmd_drop_samples(args: argparse.Namespace) -> int:
 
 
 def _cmd_burst(args: argparse.Namespace) -> int:
-    from orchestration import burst
-    from orchestration.local_stack import free_port
-    from orchestration.stack import local_stack_running
+    from devstack import burst
+    from devstack.local_stack import free_port
+    from devstack.stack import local_stack_running
 
     base = get_settings()
     state = base.state_dir / "burst"
@@ -255,8 +255,8 @@ def _cmd_burst(args: argparse.Namespace) -> int:
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-    from orchestration import local_stack
-    from orchestration.stack import dagster_bin, local_stack_running, start_dagster, stop
+    from devstack import local_stack
+    from devstack.stack import dagster_bin, local_stack_running, start_dagster, stop
 
     settings = get_settings()
     ui = f"http://127.0.0.1:{args.ui_port}"

@@ -21,11 +21,11 @@ from typing import Any
 import dagster as dg
 import yaml
 
+from common.settings import PROJECT_ROOT
+from devstack import local_stack, progress
+from devstack.stack import dagster_bin, stop
 from landing.samples import sample_files
 from landing.zones import ZoneSpec
-from orchestration import local_stack, progress
-from orchestration.settings import PROJECT_ROOT
-from orchestration.stack import dagster_bin, stop
 
 LOCATIONS = ("ingestion", "transformation", "ml")
 # One bad file per format, each a different reason: a value that is not its type, no rows at
@@ -119,7 +119,7 @@ class CodeServers:
 def start_code_servers(
     locations: Sequence[str], env: dict[str, str], folder: Path, timeout_s: float = 240
 ) -> CodeServers:
-    from dagster._grpc.client import DagsterGrpcClient
+    from common.dagster_private import DagsterGrpcClient
 
     folder.mkdir(parents=True, exist_ok=True)
     ports = {name: local_stack.free_port() for name in locations}
@@ -369,8 +369,8 @@ class LocalBurst:
 
         `warm_up` files are dropped and cascaded first, untimed and not counted: one file on
         its own cannot reach the scores until every zone has data (the marts join them)."""
+        from devstack.stack import LOCAL_INSTANCE_YAML
         from landing.zones import load_zones
-        from orchestration.stack import LOCAL_INSTANCE_YAML
 
         home = self.folder / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
@@ -425,7 +425,7 @@ class LocalBurst:
 
 def landing_sensors_ticking(instance: dg.DagsterInstance, zones: list[ZoneSpec]) -> bool:
     """The daemon has picked up every zone's sensor (it stores their state on the first tick)."""
-    from dagster._core.definitions.run_request import InstigatorType
+    from common.dagster_private import InstigatorType
 
     names = {
         s.instigator_name

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import boto3
 
+from common.settings import PROJECT_ROOT, Settings, get_settings
+from devstack import local_stack
 from landing.samples import sample_files
-from orchestration import local_stack
-from orchestration.settings import PROJECT_ROOT, Settings, get_settings
 
 WORKSPACE = PROJECT_ROOT / "infra" / "workspace.yaml"
 LOCAL_INSTANCE_YAML = PROJECT_ROOT / "infra" / "dagster.local.yaml"
