@@ -5,7 +5,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install setup dev demo test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring
+.PHONY: install stand-in setup dev demo test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -16,6 +16,15 @@ $(BIN)/.installed: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 install: $(BIN)/.installed
+
+# The Snowflake stand-in (fakesnow's server) in its own venv: it needs duckdb >= 2, the platform
+# pins duckdb 1.5.5. A separate server process, like moto.
+STAND_IN := .venv-fakesnow
+$(STAND_IN)/.installed: infra/fakesnow/pyproject.toml infra/fakesnow/uv.lock | $(UV)
+	cd infra/fakesnow && UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(STAND_IN) $(abspath $(UV)) sync --locked --quiet
+	touch $@
+
+stand-in: $(STAND_IN)/.installed
 
 setup: install
 	$(BIN)/landfall setup
@@ -32,10 +41,10 @@ define run_pytest
 	if [ $$rc = 5 ]; then echo "make: pytest collected no tests - failing"; fi; exit $$rc
 endef
 
-test: setup
+test: setup stand-in
 	$(call run_pytest,--durations=15)
 
-test-slow: setup
+test-slow: setup stand-in
 	$(call run_pytest,-m slow)
 
 # the burst and fault suite on the production instance configuration (needs the local Postgres)
@@ -101,4 +110,4 @@ dbt-compile: install
 		--profiles-dir transforms --target prod --target-path target/compile-prod
 
 clean:
-	rm -rf .local transforms/target transforms/logs .venv-ingestion .venv-transformation .venv-ml
+	rm -rf .local transforms/target transforms/logs .venv-ingestion .venv-transformation .venv-ml .venv-fakesnow

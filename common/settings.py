@@ -45,3 +45,29 @@ def get_settings() -> Settings:
         ).resolve(),
         ui_url=os.environ.get("LANDFALL_UI_URL", "http://127.0.0.1:3000"),
     )
+
+
+@dataclass(frozen=True)
+class SnowflakeEndpoint:
+    """Where the Snowflake connector, Sling and dbt reach the account. Empty host: the account's
+    own `<account>.snowflakecomputing.com`. A host/port/protocol (SNOWFLAKE_HOST, SNOWFLAKE_PORT,
+    SNOWFLAKE_PROTOCOL) reaches a stand-in such as fakesnow's server; it cannot PUT files to a
+    stage, so LANDFALL_SLING_USE_BULK=false makes Sling insert in batches instead."""
+
+    host: str | None
+    port: int | None
+    protocol: str | None
+    sling_use_bulk: bool
+
+
+def snowflake_endpoint() -> SnowflakeEndpoint:
+    port = os.environ.get("SNOWFLAKE_PORT")
+    use_bulk = os.environ.get("LANDFALL_SLING_USE_BULK", "true").strip().lower()
+    if use_bulk not in ("true", "false"):
+        raise ValueError(f"LANDFALL_SLING_USE_BULK must be true or false, got {use_bulk!r}")
+    return SnowflakeEndpoint(
+        host=os.environ.get("SNOWFLAKE_HOST") or None,
+        port=int(port) if port else None,
+        protocol=os.environ.get("SNOWFLAKE_PROTOCOL") or None,
+        sling_use_bulk=use_bulk == "true",
+    )

@@ -10,7 +10,6 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from landing.raw_load import StagedTable
 from landing.zones import ZoneSpec
@@ -24,8 +23,10 @@ class DltRunResult:
 
 
 def run_pipeline(
-    zone: ZoneSpec, lines: Iterable[str], stage_schema: str, warehouse_path: Path, token: str
+    zone: ZoneSpec, lines: Iterable[str], stage_schema: str, destination: object, token: str
 ) -> DltRunResult:
+    """Load the records into `stage_schema` of `destination` (a dlt destination: DuckDB's
+    locally, Snowflake's in production)."""
     import dlt  # heavy: imported only by the runs that use it, not by every code-server load
 
     from landing.dlt_sources.jsonl import jsonl_source
@@ -36,7 +37,7 @@ def run_pipeline(
         pipeline = dlt.pipeline(
             pipeline_name=f"landfall_{zone.name}_{token}",
             pipelines_dir=pipelines_dir,
-            destination=dlt.destinations.duckdb(str(warehouse_path)),
+            destination=destination,
             dataset_name=stage_schema,
         )
         pipeline.run(jsonl_source(lines, zone.table_name, timestamps))

@@ -17,15 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from landing import dlt_loader, ledger, raw_load, sling_loader
-from landing.identifiers import quote_identifier, quote_literal
+from landing import ledger, raw_load
 from landing.objects import LandedObject, clean_etag, short_hash
 from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, check_content, check_object
-from landing.warehouse import DuckDBWarehouse
+from landing.warehouse import LandingWarehouse
 from landing.zones import ZoneSpec
-
-STAGE_SCHEMA = "_landfall_stage"
 
 
 def head_object(client: Any, bucket: str, zone: ZoneSpec, key: str) -> LandedObject | None:
@@ -65,11 +62,6 @@ def _download_checked(
     return path, records
 
 
-def _lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as fh:
-        yield from fh
-
-
 @dataclass
 class FileLog:
     """Log lines of one object, written to the run's log by the step's thread: objects load on
@@ -97,62 +89,27 @@ def _load(
     zone: ZoneSpec,
     obj: LandedObject,
     local_copy: Path,
-    warehouse: DuckDBWarehouse,
+    warehouse: LandingWarehouse,
     warehouse_lock: threading.Lock,
     records: int,
 ) -> tuple[dict[str, int], dict[str, float]]:
     """Load the local copy into staging, then merge it into raw with its ledger row.
 
-    Sling stages into a scratch file, so several objects stage at once; dlt writes its staging
-    schema into the warehouse, which has one writer, so it runs under `warehouse_lock` like
-    every merge."""
+    Sling stages outside the warehouse lock (several objects at once); dlt and every merge
+    run under `warehouse_lock`: the embedded warehouse has one writer."""
     token = short_hash(obj.run_key)
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
-    stage_db: tuple[str, Path] | None = None
-    dlt_schema: str | None = None
     with contextlib.ExitStack() as holding:
         if zone.loader == "sling":
-            stage = sling_loader.stage_object(zone, local_copy, local_copy.parent, log.debug)
-            stage_db = (f"landfall_stage_{token}", stage.path)
-            staged = [raw_load.StagedTable(zone.table_name, "main", "stage", stage_db[0])]
-            timing = {"sling_seconds": round(stage.seconds, 3), "sling_parts": stage.parts}
+            staging = warehouse.stage_with_sling(zone, local_copy, token, log.debug)
             holding.enter_context(warehouse_lock)
         else:
             holding.enter_context(warehouse_lock)
-            dlt_schema = f"{STAGE_SCHEMA}_{zone.name}_{token}"
-            result = dlt_loader.run_pipeline(
-                zone, _lines(local_copy), dlt_schema, warehouse.path, token
-            )
-            staged, timing = result.staged, {"dlt_seconds": round(result.seconds, 3)}
+            staging = warehouse.stage_with_dlt(zone, local_copy, token)
         merge_started = time.monotonic()
-        counts = _merge(zone, obj, warehouse, staged, loaded_at, stage_db, dlt_schema, records)
-    return counts, {**timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
-
-
-def _merge(
-    zone: ZoneSpec,
-    obj: LandedObject,
-    warehouse: DuckDBWarehouse,
-    staged: list[raw_load.StagedTable],
-    loaded_at: datetime,
-    stage_db: tuple[str, Path] | None,
-    dlt_schema: str | None,
-    records: int,
-) -> dict[str, int]:
-    """Merge the staged tables into raw; `stage_db` (alias, file) is Sling's scratch database,
-    attached for the merge; `dlt_schema` is dlt's staging schema, dropped after it."""
-    with warehouse.connect() as con:
-        if stage_db:
-            alias = quote_identifier(stage_db[0], "stage database")
-            con.execute(f"ATTACH {quote_literal(str(stage_db[1]))} AS {alias} (READ_ONLY)")
-        try:
-            return raw_load.merge_staged(con, zone, staged, obj, loaded_at, records)
-        finally:
-            raw_load.drop_staged(con, staged)
-            if stage_db:
-                con.execute(f"DETACH {alias}")
-            if dlt_schema:
-                con.execute(f'DROP SCHEMA IF EXISTS "{dlt_schema}" CASCADE')
+        with warehouse.merge_session(staging) as con:
+            counts = raw_load.merge_staged(con, zone, staging.tables, obj, loaded_at, records)
+    return counts, {**staging.timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
 
 
 @dataclass
@@ -171,7 +128,7 @@ def ingest_object(
     client: Any,
     bucket: str,
     key: str,
-    warehouse: DuckDBWarehouse,
+    warehouse: LandingWarehouse,
     warehouse_lock: threading.Lock,
 ) -> FileOutcome:
     """Validate, load and merge one object, or quarantine it; either way one ledger row.
@@ -219,7 +176,7 @@ def load_workers() -> int:
 
 
 def recorded_outcomes(
-    zone: ZoneSpec, client: Any, bucket: str, keys: list[str], warehouse: DuckDBWarehouse
+    zone: ZoneSpec, client: Any, bucket: str, keys: list[str], warehouse: LandingWarehouse
 ) -> dict[str, FileOutcome]:
     """The objects whose current version the ledger already records, with that outcome: what an
     earlier attempt of this run (a step retry, a re-execution) finished."""
@@ -239,7 +196,7 @@ def recorded_outcomes(
 
 
 def ingest_objects(
-    zone: ZoneSpec, client: Any, bucket: str, keys: list[str], warehouse: DuckDBWarehouse
+    zone: ZoneSpec, client: Any, bucket: str, keys: list[str], warehouse: LandingWarehouse
 ) -> Iterator[tuple[str, FileLog, FileOutcome | Exception]]:
     """Ingest objects concurrently, each isolated: yields (key, its log, its outcome or the
     unexpected error it raised) in the order of `keys`, on the caller's thread."""

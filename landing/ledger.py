@@ -12,10 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
+from landing.dialects import Session, dialect_of
 
 LEDGER_SCHEMA, LEDGER_TABLE = "landfall", "ledger"
-LEDGER = f'"{LEDGER_SCHEMA}"."{LEDGER_TABLE}"'
+
+
+def _rows(con: Session) -> str:
+    # ROWS is a reserved word in Snowflake: this one column name is always quoted
+    return dialect_of(con).ident("rows")
+
+
+def _ledger(con: Session) -> str:
+    return dialect_of(con).relation(LEDGER_SCHEMA, LEDGER_TABLE)
+
+
 LOADED, QUARANTINED, SUPERSEDED = "loaded", "quarantined", "superseded"
 
 
@@ -31,15 +41,16 @@ class LedgerEntry:
     updated_at: datetime
 
 
-def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{LEDGER_SCHEMA}"')
+def ensure_ledger(con: Session) -> None:
+    """Create the ledger if needed (DDL: call outside the transaction that records)."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {dialect_of(con).ident(LEDGER_SCHEMA)}")
     con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
+        f"""CREATE TABLE IF NOT EXISTS {_ledger(con)} (
             zone VARCHAR NOT NULL,
             object_key VARCHAR NOT NULL,
             etag VARCHAR NOT NULL,
             state VARCHAR NOT NULL,
-            rows BIGINT NOT NULL,
+            {_rows(con)} BIGINT NOT NULL,
             reason VARCHAR,
             size BIGINT NOT NULL,
             updated_at TIMESTAMP NOT NULL,
@@ -49,7 +60,7 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def record(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     *,
     zone: str,
     object_key: str,
@@ -64,51 +75,62 @@ def record(
 
     Call inside the transaction that wrote (or refused) the rows.
     """
+    ledger, stamp = _ledger(con), at.isoformat(sep=" ")
     con.execute(
-        f"""UPDATE {LEDGER} SET state = ?, rows = 0, updated_at = ?
+        f"""UPDATE {ledger} SET state = ?, {_rows(con)} = 0, updated_at = CAST(? AS TIMESTAMP)
             WHERE zone = ? AND object_key = ? AND etag <> ? AND state <> ?""",
-        [SUPERSEDED, at, zone, object_key, etag, SUPERSEDED],
+        [SUPERSEDED, stamp, zone, object_key, etag, SUPERSEDED],
+    )
+    # replace this version's row (portable: no INSERT OR REPLACE / MERGE dialects)
+    con.execute(
+        f"DELETE FROM {ledger} WHERE zone = ? AND object_key = ? AND etag = ?",
+        [zone, object_key, etag],
     )
     con.execute(
-        f"""INSERT OR REPLACE INTO {LEDGER}
-            (zone, object_key, etag, state, rows, reason, size, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        [zone, object_key, etag, state, rows, reason, size, at],
+        f"""INSERT INTO {ledger}
+            (zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP))""",
+        [zone, object_key, etag, state, rows, reason, size, stamp],
     )
 
 
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
+def _exists(con: Session) -> bool:
     return bool(
         con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
             "AND table_name = ?",
-            [LEDGER_SCHEMA, LEDGER_TABLE],
+            [dialect_of(con).fold(LEDGER_SCHEMA), dialect_of(con).fold(LEDGER_TABLE)],
         ).fetchone()[0]
     )
 
 
-def entries(con: duckdb.DuckDBPyConnection, zone: str | None = None) -> list[LedgerEntry]:
+def entries(con: Session, zone: str | None = None) -> list[LedgerEntry]:
     """Every version of every object, oldest first per key (works on read-only connections)."""
     if not _exists(con):
         return []
     where, params = ("WHERE zone = ?", [zone]) if zone else ("", [])
     rows = con.execute(
-        f"""SELECT zone, object_key, etag, state, rows, reason, size, updated_at
-            FROM {LEDGER} {where} ORDER BY zone, object_key, updated_at""",
+        f"""SELECT zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at
+            FROM {_ledger(con)} {where} ORDER BY zone, object_key, updated_at""",
         params,
     ).fetchall()
     return [LedgerEntry(*row) for row in rows]
 
 
 def current_entries(
-    con: duckdb.DuckDBPyConnection, zone: str, object_keys: list[str]
+    con: Session, zone: str, object_keys: list[str]
 ) -> dict[tuple[str, str], LedgerEntry]:
     """(key, etag) -> its loaded or quarantined entry, for the given keys of a zone."""
     if not object_keys or not _exists(con):
         return {}
-    rows = con.execute(
-        f"""SELECT zone, object_key, etag, state, rows, reason, size, updated_at
-            FROM {LEDGER} WHERE zone = ? AND state <> ? AND list_contains(?, object_key)""",
-        [zone, SUPERSEDED, object_keys],
-    ).fetchall()
-    return {(row[1], row[2]): LedgerEntry(*row) for row in rows}
+    found: dict[tuple[str, str], LedgerEntry] = {}
+    for start in range(0, len(object_keys), 1000):
+        chunk = object_keys[start : start + 1000]
+        rows = con.execute(
+            f"""SELECT zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at
+                FROM {_ledger(con)} WHERE zone = ? AND state <> ?
+                AND object_key IN ({", ".join("?" * len(chunk))})""",
+            [zone, SUPERSEDED, *chunk],
+        ).fetchall()
+        found |= {(row[1], row[2]): LedgerEntry(*row) for row in rows}
+    return found

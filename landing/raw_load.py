@@ -1,5 +1,8 @@
 """Merge a staged file into its raw table: contract-typed, delete-by-file then insert, one
 transaction together with the ledger row. Re-loading a file replaces its rows, never doubles them.
+
+Portable SQL over a warehouse session (`landing.warehouse`): the same statements run on DuckDB
+and Snowflake. Table DDL runs before the transaction, because Snowflake commits DDL implicitly.
 """
 
 from __future__ import annotations
@@ -10,10 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
-
 from landing import ledger
-from landing.identifiers import qualified, quote_identifier
+from landing.dialects import Dialect, Session, dialect_of
 from landing.objects import LandedObject
 from landing.validation import BadFileError
 from landing.zones import ZoneSpec
@@ -34,29 +35,31 @@ class StagedTable:
     # A database ATTACHed to the warehouse connection (Sling's scratch file); None: the warehouse.
     stage_catalog: str | None = None
 
-    @property
-    def relation(self) -> str:
-        name = qualified(self.stage_schema, self.stage_table)
-        if self.stage_catalog is None:
-            return name
-        return f"{quote_identifier(self.stage_catalog, 'catalog')}.{name}"
+    def relation(self, dialect: Dialect) -> str:
+        return dialect.relation(self.stage_schema, self.stage_table, self.stage_catalog)
 
-    def columns(self, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    def columns(self, con: Session) -> dict[str, str]:
         return table_columns(con, self.stage_schema, self.stage_table, self.stage_catalog)
 
 
 def table_columns(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, catalog: str | None = None
+    con: Session, schema: str, table: str, catalog: str | None = None
 ) -> dict[str, str]:
     """Column name (lower case) -> warehouse type, in table order; empty if no such table.
 
     `catalog` names an attached database; by default the connection's own.
     """
+    dialect = dialect_of(con)
+    database = "current_database()" if catalog is None else "?"
     rows = con.execute(
-        """SELECT column_name, data_type FROM information_schema.columns
-           WHERE table_catalog = coalesce(?, current_database())
-             AND table_schema = ? AND table_name = ? ORDER BY ordinal_position""",
-        [catalog, schema, table],
+        f"""SELECT column_name, data_type FROM information_schema.columns
+           WHERE table_catalog = {database} AND table_schema = ? AND table_name = ?
+           ORDER BY ordinal_position""",
+        [
+            *([] if catalog is None else [dialect.fold(catalog)]),
+            dialect.fold(schema),
+            dialect.fold(table),
+        ],
     ).fetchall()
     return {name.lower(): data_type for name, data_type in rows}
 
@@ -67,18 +70,17 @@ def _checked_type(data_type: str, column: str) -> str:
     return data_type
 
 
-def _check_types(con: duckdb.DuckDBPyConnection, source: str, contract: dict[str, str]) -> None:
+def _check_types(con: Session, source: str, contract: dict[str, str]) -> None:
     """Every non-null value must convert to its contract type; name the column and an example."""
     if not contract:
         return
-    probes = ", ".join(
-        f"count(*) FILTER (WHERE {quote_identifier(c)} IS NOT NULL AND "
-        f"TRY_CAST({quote_identifier(c)} AS {t}) IS NULL), "
-        f"min({quote_identifier(c)}::VARCHAR) FILTER (WHERE {quote_identifier(c)} IS NOT NULL "
-        f"AND TRY_CAST({quote_identifier(c)} AS {t}) IS NULL)"
-        for c, t in contract.items()
-    )
-    result = con.execute(f"SELECT {probes} FROM {source}").fetchone()
+    q = dialect_of(con).ident
+    probes = []
+    for column, type_name in contract.items():
+        text = f"CAST({q(column)} AS VARCHAR)"
+        bad = f"{q(column)} IS NOT NULL AND TRY_CAST({text} AS {type_name}) IS NULL"
+        probes.append(f"count_if({bad}), min(CASE WHEN {bad} THEN {text} END)")
+    result = con.execute(f"SELECT {', '.join(probes)} FROM {source}").fetchone()
     for i, (column, type_name) in enumerate(contract.items()):
         bad, example = result[2 * i], result[2 * i + 1]
         if bad:
@@ -87,16 +89,25 @@ def _check_types(con: duckdb.DuckDBPyConnection, source: str, contract: dict[str
             )
 
 
-def _replace_rows(
-    con: duckdb.DuckDBPyConnection,
-    staged: StagedTable,
-    target_schema: str,
-    contract: dict[str, str],
-    obj: LandedObject,
-    loaded_at: datetime,
-) -> int:
-    source = staged.relation
-    target = qualified(target_schema, staged.raw_table)
+@dataclass(frozen=True)
+class _Plan:
+    """What to insert from one staged table into its raw table."""
+
+    staged: StagedTable
+    target: str
+    typed: dict[str, str]
+    extra: dict[str, str]
+
+
+def _prepare(
+    con: Session, staged: StagedTable, target_schema: str, contract: dict[str, str]
+) -> _Plan:
+    """Check the staged rows against the contract, then create or widen the raw table (DDL,
+    outside the transaction)."""
+    dialect = dialect_of(con)
+    q = dialect.ident
+    source = staged.relation(dialect)
+    target = dialect.relation(target_schema, staged.raw_table)
     stage_columns = staged.columns(con)
     missing = [c for c in contract if c not in stage_columns]
     if missing:
@@ -109,37 +120,40 @@ def _replace_rows(
         for c, t in stage_columns.items()
         if c not in typed and c not in PROVENANCE_COLUMNS
     }
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(target_schema)}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(target_schema)}")
     definition = ", ".join(
-        f"{quote_identifier(c)} {t}" for c, t in {**typed, **extra, **PROVENANCE_COLUMNS}.items()
+        f"{q(c)} {t}" for c, t in {**typed, **extra, **PROVENANCE_COLUMNS}.items()
     )
     con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({definition})")
     existing = table_columns(con, target_schema, staged.raw_table)
     for column, type_name in extra.items():
         if column not in existing:  # a new column the zone allows: widen, never drop
-            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_identifier(column)} {type_name}")
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {q(column)} {type_name}")
+    return _Plan(staged, target, typed, extra)
 
+
+def _replace_rows(con: Session, plan: _Plan, obj: LandedObject, loaded_at: datetime) -> int:
+    dialect = dialect_of(con)
+    q = dialect.ident
+    columns = [*plan.typed, *plan.extra, *PROVENANCE_COLUMNS]
     select = ", ".join(
-        [f"CAST({quote_identifier(c)} AS {t}) AS {quote_identifier(c)}" for c, t in typed.items()]
-        + [quote_identifier(c) for c in extra]
-        + [
-            "?::VARCHAR AS _landfall_file",
-            "?::VARCHAR AS _landfall_etag",
-            "?::TIMESTAMP AS _landfall_loaded_at",
-        ]
+        [f"CAST({q(c)} AS {t})" for c, t in plan.typed.items()]
+        + [q(c) for c in plan.extra]
+        + ["CAST(? AS VARCHAR)", "CAST(? AS VARCHAR)", "CAST(? AS TIMESTAMP)"]
     )
-    con.execute(f"DELETE FROM {target} WHERE _landfall_file = ?", [obj.key])
+    source = plan.staged.relation(dialect)
+    con.execute(f"DELETE FROM {plan.target} WHERE {q('_landfall_file')} = ?", [obj.key])
     con.execute(
-        f"INSERT INTO {target} BY NAME SELECT {select} FROM {source}",
-        [obj.key, obj.etag, loaded_at],
+        f"INSERT INTO {plan.target} ({', '.join(q(c) for c in columns)}) "
+        f"SELECT {select} FROM {source}",
+        [obj.key, obj.etag, loaded_at.isoformat(sep=" ")],
     )
     return con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
 
 
 @contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def _transaction(con: Session) -> Iterator[None]:
     """Rows and their ledger row commit together or not at all."""
-    ledger.ensure_ledger(con)
     con.execute("BEGIN TRANSACTION")
     try:
         yield
@@ -150,7 +164,7 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def merge_staged(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     zone: ZoneSpec,
     staged: list[StagedTable],
     obj: LandedObject,
@@ -163,18 +177,13 @@ def merge_staged(
     when the zone's table would get another number of rows than the validator counted records:
     a loader that parsed the file differently has lost or invented rows.
     """
+    ledger.ensure_ledger(con)
+    plans = [
+        _prepare(con, s, zone.schema_name, zone.columns if s.raw_table == zone.table_name else {})
+        for s in staged
+    ]
     with _transaction(con):
-        counts = {
-            s.raw_table: _replace_rows(
-                con,
-                s,
-                zone.schema_name,
-                zone.columns if s.raw_table == zone.table_name else {},
-                obj,
-                loaded_at,
-            )
-            for s in staged
-        }
+        counts = {p.staged.raw_table: _replace_rows(con, p, obj, loaded_at) for p in plans}
         loaded = counts.get(zone.table_name, 0)
         if loaded != validated_records:
             raise BadFileError(
@@ -195,20 +204,25 @@ def merge_staged(
 
 
 def record_quarantine(
-    con: duckdb.DuckDBPyConnection,
+    con: Session,
     zone: ZoneSpec,
     obj: LandedObject,
     reason: str,
     at: datetime,
 ) -> None:
     """Record a bad version; it replaces the key's earlier rows (its current content is bad)."""
+    dialect = dialect_of(con)
+    ledger.ensure_ledger(con)
+    tables = [
+        t for t in [zone.table_name, *zone.child_tables] if table_columns(con, zone.schema_name, t)
+    ]
     with _transaction(con):
-        for table in [zone.table_name, *zone.child_tables]:
-            if table_columns(con, zone.schema_name, table):
-                con.execute(
-                    f"DELETE FROM {qualified(zone.schema_name, table)} WHERE _landfall_file = ?",
-                    [obj.key],
-                )
+        for table in tables:
+            con.execute(
+                f"DELETE FROM {dialect.relation(zone.schema_name, table)} "
+                f"WHERE {dialect.ident('_landfall_file')} = ?",
+                [obj.key],
+            )
         ledger.record(
             con,
             zone=zone.name,
@@ -222,7 +236,8 @@ def record_quarantine(
         )
 
 
-def drop_staged(con: duckdb.DuckDBPyConnection, staged: list[StagedTable]) -> None:
+def drop_staged(con: Session, staged: list[StagedTable]) -> None:
+    dialect = dialect_of(con)
     for s in staged:
         if s.stage_catalog is None:  # attached scratch databases go with their folder
-            con.execute(f"DROP TABLE IF EXISTS {s.relation}")
+            con.execute(f"DROP TABLE IF EXISTS {s.relation(dialect)}")

@@ -68,10 +68,16 @@ def render_replication(zone: ZoneSpec, object_url: str, stage_table: str) -> dic
     return config
 
 
-def _sling_env(connections: Mapping[str, Mapping[str, Any]], temp_dir: Path) -> dict[str, str]:
+def _sling_env(
+    connections: Mapping[str, Mapping[str, Any] | str], temp_dir: Path
+) -> dict[str, str]:
     return {
         **os.environ,
-        **{name: json.dumps(conn) for name, conn in connections.items()},
+        # a connection is a URL string or a mapping of fields
+        **{
+            name: conn if isinstance(conn, str) else json.dumps(conn)
+            for name, conn in connections.items()
+        },
         "SLING_LOADED_AT_COLUMN": "false",  # we write our own provenance columns
         "SLING_DISABLE_TELEMETRY": "true",
         # Sling's DuckDB target writes its CSV batches to $TMPDIR/duckdb/import/<table>_sling_
@@ -85,12 +91,17 @@ def _start(
     zone: ZoneSpec,
     object_url: str,
     stage_table: str,
-    connections: Mapping[str, Mapping[str, Any]],
+    connections: Mapping[str, Mapping[str, Any] | str],
     folder: Path,
+    stream_overrides: Mapping[str, Any] | None = None,
 ) -> subprocess.Popen:
     from sling import SLING_BIN
 
     replication = render_replication(zone, object_url, stage_table)
+    if stream_overrides:
+        stream = replication["streams"][object_url]
+        for key, value in stream_overrides.items():
+            stream[key] = {**stream.get(key, {}), **value} if isinstance(value, dict) else value
     path = folder / "replication.yaml"
     path.write_text(yaml.safe_dump(replication), encoding="utf-8")
     temp_dir = folder / "tmp"
@@ -177,6 +188,30 @@ def parallel_parts(zone: ZoneSpec, size: int) -> int:
     if zone.format != "csv" or size < PARALLEL_MIN_BYTES:
         return 1
     return max(1, min(len(os.sched_getaffinity(0)), size // PARALLEL_MIN_BYTES))
+
+
+def stage_into_table(
+    zone: ZoneSpec,
+    local_copy: Path,
+    folder: Path,
+    connection: Mapping[str, Any] | str,
+    stage_table: str,
+    stream_overrides: Mapping[str, Any],
+    log: Callable[[str], None] = print,
+) -> int:
+    """Run the zone's replication for a validated local copy into `stage_table` of the
+    `connection` (the warehouse itself, e.g. Snowflake); the inserted row count."""
+    work = folder / "sling-0"
+    work.mkdir()
+    proc = _start(
+        zone, local_copy.as_uri(), stage_table, {"WAREHOUSE": connection}, work, stream_overrides
+    )
+    timeout = SLING_TIMEOUT_BASE_SECONDS + local_copy.stat().st_size / SLING_MIN_BYTES_PER_SECOND
+    try:
+        return _finish(proc, work, local_copy.as_uri(), log, timeout)
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
 
 
 def stage_object(

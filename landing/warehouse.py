@@ -1,16 +1,72 @@
-"""The warehouse the landing path writes to. Locally one DuckDB file."""
+"""The warehouse the landing path writes to, behind one small interface with two
+implementations: DuckDB (one local file, the embedded default) and Snowflake (production).
+
+Every statement of the landing path (staging tables, contract type checks, delete-by-file +
+insert + ledger row, quarantine records, column reads) is written once, in portable SQL, in
+`landing.raw_load` and `landing.ledger`, against a *session*: `execute(sql, params)` with `?`
+placeholders, and a `dialect`. What differs between the two warehouses sits here, once each:
+how names are cased and quoted, how a session is opened, and where Sling and dlt stage a file.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
+from landing import dlt_loader, raw_load, sling_loader
+from landing.dialects import DUCKDB, Dialect, Session
+from landing.identifiers import quote_literal
+from landing.zones import ZoneSpec
+
 _LOCK_WAIT_S = 120.0
+STAGE_SCHEMA = "_landfall_stage"
+
+
+@dataclass
+class Staging:
+    """One object's rows staged for the merge, and what to clean up after it."""
+
+    tables: list[raw_load.StagedTable]
+    timing: dict[str, float] = field(default_factory=dict)
+    attach: tuple[str, Path] | None = None  # DuckDB: Sling's scratch file (alias, path)
+    drop_schema: str | None = None  # dlt's staging schema
+
+
+class LandingWarehouse(Protocol):
+    """What the ingestion runtime needs of a warehouse; DuckDBWarehouse and SnowflakeWarehouse."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def connect(self, read_only: bool = False) -> AbstractContextManager[Session]: ...
+
+    def stage_with_sling(
+        self, zone: ZoneSpec, local_copy: Path, token: str, log: Callable[[str], None]
+    ) -> Staging: ...
+
+    def stage_with_dlt(self, zone: ZoneSpec, local_copy: Path, token: str) -> Staging: ...
+
+    def merge_session(self, staging: Staging) -> AbstractContextManager[Session]: ...
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8") as fh:
+        yield from fh
+
+
+def dlt_staging(zone: ZoneSpec, local_copy: Path, token: str, destination: object) -> Staging:
+    """dlt's run of one object into its own staging schema of `destination`."""
+    schema = f"{STAGE_SCHEMA}_{zone.name}_{token}"
+    result = dlt_loader.run_pipeline(zone, _lines(local_copy), schema, destination, token)
+    return Staging(result.staged, {"dlt_seconds": round(result.seconds, 3)}, drop_schema=schema)
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -18,6 +74,10 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     run in the `warehouse` pool of 1 and connections are opened per unit of work, never held."""
 
     path: str = Field(description="Path of the DuckDB database file")
+
+    @property
+    def dialect(self) -> Dialect:
+        return DUCKDB
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -37,3 +97,40 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+
+    def stage_with_sling(
+        self, zone: ZoneSpec, local_copy: Path, token: str, log: Callable[[str], None]
+    ) -> Staging:
+        """Sling writes a scratch DuckDB file beside the local copy, not the warehouse: the
+        warehouse has one writer, so several objects stage at once and only the merge waits."""
+        stage = sling_loader.stage_object(zone, local_copy, local_copy.parent, log)
+        alias = f"landfall_stage_{token}"
+        return Staging(
+            [raw_load.StagedTable(zone.table_name, "main", "stage", alias)],
+            {"sling_seconds": round(stage.seconds, 3), "sling_parts": stage.parts},
+            attach=(alias, stage.path),
+        )
+
+    def stage_with_dlt(self, zone: ZoneSpec, local_copy: Path, token: str) -> Staging:
+        import dlt
+
+        return dlt_staging(zone, local_copy, token, dlt.destinations.duckdb(self.path))
+
+    @contextmanager
+    def merge_session(self, staging: Staging) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.connect() as con:
+            if staging.attach:
+                alias = DUCKDB.ident(staging.attach[0], "stage database")
+                con.execute(
+                    f"ATTACH {quote_literal(str(staging.attach[1]))} AS {alias} (READ_ONLY)"
+                )
+            try:
+                yield con
+            finally:
+                raw_load.drop_staged(con, staging.tables)
+                if staging.attach:
+                    con.execute(f"DETACH {alias}")
+                if staging.drop_schema:
+                    con.execute(
+                        f"DROP SCHEMA IF EXISTS {DUCKDB.ident(staging.drop_schema)} CASCADE"
+                    )

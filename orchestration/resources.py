@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from common.settings import get_settings
+from common.settings import get_settings, snowflake_endpoint
 from landing.bucket import LandingBucket
-from landing.warehouse import DuckDBWarehouse
+from landing.warehouse import DuckDBWarehouse, LandingWarehouse
 
 
 def landing_bucket() -> LandingBucket:
@@ -21,11 +21,42 @@ def landing_bucket() -> LandingBucket:
     )
 
 
-def warehouse() -> DuckDBWarehouse:
+def snowflake_resource() -> dg.ConfigurableResource:
+    """dagster-snowflake's resource from the SNOWFLAKE_* variables (qmark binds: the landing
+    SQL is written with `?` placeholders for DuckDB and Snowflake alike)."""
+    from dagster_snowflake import SnowflakeResource
+
+    endpoint = snowflake_endpoint()
+    connect_args = {
+        k: v
+        for k, v in {
+            "host": endpoint.host,
+            "port": endpoint.port,
+            "protocol": endpoint.protocol,
+        }.items()
+        if v
+    }
+    return SnowflakeResource(
+        account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
+        user=dg.EnvVar("SNOWFLAKE_USER"),
+        password=dg.EnvVar("SNOWFLAKE_PASSWORD"),
+        role=dg.EnvVar("SNOWFLAKE_ROLE"),
+        warehouse=dg.EnvVar("SNOWFLAKE_WAREHOUSE"),
+        database=dg.EnvVar("SNOWFLAKE_DATABASE"),
+        paramstyle="qmark",
+        # bounded: a connector otherwise retries a failing call for minutes
+        login_timeout=60,
+        network_timeout=300,
+        additional_snowflake_connection_args=connect_args or None,
+    )
+
+
+def warehouse() -> LandingWarehouse:
     settings = get_settings()
-    if not settings.is_local:
-        raise NotImplementedError(
-            "raw loading into Snowflake is not wired yet: LANDFALL_ENV=prod serves dbt and "
-            "Snowpark against Snowflake; see README 'Production'"
-        )
-    return DuckDBWarehouse(path=str(settings.warehouse_path))
+    if settings.is_local:
+        return DuckDBWarehouse(path=str(settings.warehouse_path))
+    from landing.snowflake_warehouse import SnowflakeWarehouse
+
+    return SnowflakeWarehouse(
+        snowflake=snowflake_resource(), sling_use_bulk=snowflake_endpoint().sling_use_bulk
+    )

@@ -15,7 +15,7 @@ from landing.bucket import LandingBucket
 from landing.identifiers import qualified
 from landing.ingest import FileOutcome, ingest_objects, recorded_outcomes
 from landing.objects import object_key_for, short_hash
-from landing.warehouse import DuckDBWarehouse
+from landing.warehouse import LandingWarehouse
 from landing.zones import ZONES_DIR, ZoneSpec, load_zones
 from orchestration.automation import automation_condition_from_meta
 from orchestration.components.yaml_errors import YamlConfigError, read_yaml, validate
@@ -58,7 +58,7 @@ def ingest_partitions(
     context: dg.AssetExecutionContext,
     zone: ZoneSpec,
     landing: LandingBucket,
-    warehouse: DuckDBWarehouse,
+    warehouse: LandingWarehouse,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Load every object of the run (one partition, or the range a sensor tick registered).
 
@@ -200,7 +200,9 @@ def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
         retry_policy=retry_policy("landing_zone"),
     )
     def _ingest(
-        context: dg.AssetExecutionContext, landing: LandingBucket, warehouse: DuckDBWarehouse
+        context: dg.AssetExecutionContext,
+        landing: LandingBucket,
+        warehouse: dg.ResourceParam[LandingWarehouse],
     ):
         yield from ingest_partitions(context, zone, landing, warehouse)
 

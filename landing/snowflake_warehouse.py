@@ -1,0 +1,146 @@
+"""The production warehouse: Snowflake, through dagster-snowflake's SnowflakeResource."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import dagster as dg
+from dagster_snowflake import SnowflakeResource
+
+from landing import raw_load, sling_loader
+from landing.dialects import SNOWFLAKE, Dialect
+from landing.warehouse import STAGE_SCHEMA, Staging, dlt_staging
+from landing.zones import ZoneSpec
+
+
+class SnowflakeSession:
+    """A Snowflake connection as a landing session (qmark binds, one cursor)."""
+
+    dialect = SNOWFLAKE
+
+    def __init__(self, connection: Any) -> None:
+        self._cursor = connection.cursor()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        self._cursor.execute(sql, list(params) if params is not None else None)
+        return self._cursor
+
+
+class SnowflakeWarehouse(dg.ConfigurableResource):
+    """Production: raw tables, staging and the ledger in Snowflake, reached through
+    dagster-snowflake's SnowflakeResource (credentials from EnvVar). Sling stages CSV files
+    with `sling_connection()`; `sling_use_bulk: false` is the one setting the fakesnow
+    stand-in needs (it cannot PUT to a stage), bulk loading stays the default for an account.
+    """
+
+    snowflake: SnowflakeResource
+    sling_use_bulk: bool = True
+
+    @property
+    def dialect(self) -> Dialect:
+        return SNOWFLAKE
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[SnowflakeSession]:
+        with self.snowflake.get_connection() as connection:
+            yield SnowflakeSession(connection)
+
+    def sling_connection(self) -> dict[str, Any] | str:
+        """Sling's Snowflake target, from the same settings as the SnowflakeResource."""
+        sf = self.snowflake
+        extra = dict(sf.additional_snowflake_connection_args or {})
+        connection: dict[str, Any] = {
+            "type": "snowflake",
+            "account": sf.account,
+            "user": sf.user,
+            "password": sf.password,
+            "database": sf.database,
+            "schema": sf.schema_ or "PUBLIC",
+            "warehouse": sf.warehouse,
+            "role": sf.role,
+        }
+        connection = {k: v for k, v in connection.items() if v}
+        if extra.get("host"):
+            # A host other than <account>.snowflakecomputing.com (the stand-in, a private
+            # link): Sling takes host, port and protocol only in its URL form.
+            query = urlencode(
+                {
+                    k: v
+                    for k, v in connection.items()
+                    if k not in ("type", "user", "password", "database")
+                }
+                | {"protocol": extra.get("protocol", "https")}
+            )
+            port = f":{extra['port']}" if extra.get("port") else ""
+            return (
+                f"snowflake://{quote(sf.user, safe='')}:{quote(sf.password or '', safe='')}"
+                f"@{extra['host']}{port}/{sf.database}?{query}"
+            )
+        return connection
+
+    def _csv_header(self, local_copy: Path) -> list[str]:
+        with local_copy.open(encoding="utf-8", newline="") as fh:
+            return [h.strip() for h in next(csv.reader(fh))]
+
+    def stage_with_sling(
+        self, zone: ZoneSpec, local_copy: Path, token: str, log: Callable[[str], None]
+    ) -> Staging:
+        """Sling loads the local copy into a staging table of the warehouse that we create first
+        (text columns named by the validated header) and Sling truncates and fills: Sling then
+        never creates a table inside its transaction (the stand-in refuses that)."""
+        started = time.monotonic()
+        stage = raw_load.StagedTable(zone.table_name, STAGE_SCHEMA, f"{zone.name}_{token}")
+        columns = self._csv_header(local_copy)
+        with self.connect() as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {SNOWFLAKE.ident(STAGE_SCHEMA)}")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {stage.relation(SNOWFLAKE)} ("
+                + ", ".join(f"{SNOWFLAKE.ident(c, 'column')} VARCHAR" for c in columns)
+                + ")"
+            )
+        rows = sling_loader.stage_into_table(
+            zone,
+            local_copy,
+            local_copy.parent,
+            self.sling_connection(),
+            f"{STAGE_SCHEMA}.{stage.stage_table}",
+            {"mode": "truncate", "target_options": {"use_bulk": self.sling_use_bulk}},
+            log,
+        )
+        log(f"sling staged {rows} rows into {stage.relation(SNOWFLAKE)}")
+        return Staging([stage], {"sling_seconds": round(time.monotonic() - started, 3)})
+
+    def stage_with_dlt(self, zone: ZoneSpec, local_copy: Path, token: str) -> Staging:
+        import dlt
+
+        sf = self.snowflake
+        credentials = {
+            "database": sf.database,
+            "username": sf.user,
+            "password": sf.password,
+            "host": sf.account,
+            "warehouse": sf.warehouse,
+            "role": sf.role,
+        }
+        destination = dlt.destinations.snowflake(
+            credentials={k: v for k, v in credentials.items() if v}
+        )
+        return dlt_staging(zone, local_copy, token, destination)
+
+    @contextmanager
+    def merge_session(self, staging: Staging) -> Iterator[SnowflakeSession]:
+        with self.connect() as con:
+            try:
+                yield con
+            finally:
+                raw_load.drop_staged(con, staging.tables)
+                if staging.drop_schema:
+                    con.execute(
+                        f"DROP SCHEMA IF EXISTS {SNOWFLAKE.ident(staging.drop_schema)} CASCADE"
+                    )
