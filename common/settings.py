@@ -58,6 +58,9 @@ class SnowflakeEndpoint:
     port: int | None
     protocol: str | None
     sling_use_bulk: bool
+    # "snowflake": dlt's Snowflake destination (stages files; an account). "sqlalchemy": plain
+    # INSERTs through snowflake-sqlalchemy, for a stand-in that cannot stage files.
+    dlt_destination: str
 
 
 def snowflake_endpoint() -> SnowflakeEndpoint:
@@ -65,7 +68,14 @@ def snowflake_endpoint() -> SnowflakeEndpoint:
     use_bulk = os.environ.get("LANDFALL_SLING_USE_BULK", "true").strip().lower()
     if use_bulk not in ("true", "false"):
         raise ValueError(f"LANDFALL_SLING_USE_BULK must be true or false, got {use_bulk!r}")
+    dlt_destination = os.environ.get("LANDFALL_DLT_SNOWFLAKE_DESTINATION", "snowflake")
+    if dlt_destination not in ("snowflake", "sqlalchemy"):
+        raise ValueError(
+            "LANDFALL_DLT_SNOWFLAKE_DESTINATION must be snowflake or sqlalchemy, got "
+            f"{dlt_destination!r}"
+        )
     return SnowflakeEndpoint(
+        dlt_destination=dlt_destination,
         host=os.environ.get("SNOWFLAKE_HOST") or None,
         port=int(port) if port else None,
         protocol=os.environ.get("SNOWFLAKE_PROTOCOL") or None,

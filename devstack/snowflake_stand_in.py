@@ -70,6 +70,8 @@ def snowflake_environment(port: int) -> dict[str, str]:
         "SNOWFLAKE_PORT": str(port),
         "SNOWFLAKE_PROTOCOL": "http",
         "SNOWFLAKE_DISABLE_PLATFORM_DETECTION": "true",
-        # the stand-in cannot PUT files to a stage
+        # the stand-in cannot PUT files to a stage: Sling inserts in batches, dlt goes through
+        # its sqlalchemy destination
         "LANDFALL_SLING_USE_BULK": "false",
+        "LANDFALL_DLT_SNOWFLAKE_DESTINATION": "sqlalchemy",
     }

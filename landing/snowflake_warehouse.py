@@ -41,6 +41,7 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
 
     snowflake: SnowflakeResource
     sling_use_bulk: bool = True
+    dlt_destination: str = "snowflake"  # or "sqlalchemy" (see common.settings)
 
     @property
     def dialect(self) -> Dialect:
@@ -120,6 +121,21 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
         import dlt
 
         sf = self.snowflake
+        if self.dlt_destination == "sqlalchemy":
+            import sqlalchemy
+
+            extra = dict(sf.additional_snowflake_connection_args or {})
+            url = sqlalchemy.engine.URL.create(
+                "snowflake",
+                username=sf.user,
+                password=sf.password,
+                host=sf.account,
+                database=sf.database,
+                query={"warehouse": sf.warehouse} if sf.warehouse else {},
+            )
+            # host/port/protocol are refused in the URL's query: connect arguments
+            engine = sqlalchemy.create_engine(url, connect_args={"account": sf.account, **extra})
+            return dlt_staging(zone, local_copy, token, dlt.destinations.sqlalchemy(engine))
         credentials = {
             "database": sf.database,
             "username": sf.user,

@@ -57,6 +57,9 @@ def warehouse() -> LandingWarehouse:
         return DuckDBWarehouse(path=str(settings.warehouse_path))
     from landing.snowflake_warehouse import SnowflakeWarehouse
 
+    endpoint = snowflake_endpoint()
     return SnowflakeWarehouse(
-        snowflake=snowflake_resource(), sling_use_bulk=snowflake_endpoint().sling_use_bulk
+        snowflake=snowflake_resource(),
+        sling_use_bulk=endpoint.sling_use_bulk,
+        dlt_destination=endpoint.dlt_destination,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -79,6 +80,51 @@ def test_workspace_validates_with_the_dagster_cli() -> None:
         capture_output=True,
         text=True,
         timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for location in LOCATIONS:
+        assert (
+            f"Validation successful for code location {location}" in result.stderr + result.stdout
+        )
+
+
+PLACEHOLDER_PROD_ENV = {
+    "LANDFALL_ENV": "prod",
+    **{
+        f"SNOWFLAKE_{name}": "placeholder"
+        for name in ("ACCOUNT", "USER", "PASSWORD", "ROLE", "WAREHOUSE", "DATABASE", "SCHEMA")
+    },
+    "AWS_ACCESS_KEY_ID": "placeholder",
+    "AWS_SECRET_ACCESS_KEY": "placeholder",
+}
+
+
+def test_workspace_validates_in_prod_with_placeholder_credentials(tmp_path) -> None:
+    """What a deployment loads: every location with LANDFALL_ENV=prod (Snowflake warehouse,
+    dbt's prod target, a Snowpark session), credentials only named, never connected."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LANDFALL_", "SNOWFLAKE_", "DAGSTER_HOME"))
+    }
+    env |= PLACEHOLDER_PROD_ENV | {"DAGSTER_HOME": str(home)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "definitions",
+            "validate",
+            "-w",
+            str(PROJECT_ROOT / "infra" / "workspace.yaml"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for location in LOCATIONS:

@@ -15,7 +15,7 @@ from devstack.local_stack import free_port
 from devstack.stack import stop
 from landing import ledger
 from landing.snowflake_warehouse import SnowflakeWarehouse
-from orchestration.resources import snowflake_resource
+from orchestration.resources import warehouse as warehouse_resource
 from tests.landing.helpers import ZONES, tick
 
 pytestmark = pytest.mark.timeout(300)
@@ -35,7 +35,9 @@ def snowflake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnowflakeWar
         with pytest.MonkeyPatch.context() as env:
             for name, value in snowflake_stand_in.snowflake_environment(port).items():
                 env.setenv(name, value)
-            configured = SnowflakeWarehouse(snowflake=snowflake_resource(), sling_use_bulk=False)
+            env.setenv("LANDFALL_ENV", "prod")
+            configured = warehouse_resource()
+            assert isinstance(configured, SnowflakeWarehouse)
             # EnvVar credentials resolve when Dagster initialises the resource
             with dg.build_resources({"warehouse": configured}) as resources:
                 warehouse = resources.warehouse
@@ -46,10 +48,10 @@ def snowflake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnowflakeWar
         stop(server)
 
 
-def _ingest_all(instance, bucket, warehouse, cursor=None) -> dg.SensorResult:
+def _ingest_all(instance, bucket, warehouse, cursor=None, zone_name="orders") -> dg.SensorResult:
     from orchestration.components.landing_zones import build_zone_assets
 
-    zone = ZONES["orders"]
+    zone = ZONES[zone_name]
     result = tick(instance, zone, bucket.landing, cursor)
     for request in result.run_requests:
         dg.materialize(
@@ -91,3 +93,19 @@ def test_files_land_in_snowflake_once_with_bad_files_quarantined(bucket, snowfla
     ]
     [bad] = [e for e in entries if e.state == "quarantined"]
     assert "column order_id: 1 value(s) are not bigint, e.g. 'x'" in bad.reason
+
+
+def test_nested_json_lands_in_snowflake_through_dlt(bucket, snowflake):
+    from landing.samples import sample_files
+
+    events = {k: v for k, v in sample_files().items() if k.startswith("events/")}
+    bucket.put(events)
+    with dg.instance_for_test() as instance:
+        _ingest_all(instance, bucket, snowflake, zone_name="events")
+    with snowflake.connect() as con:
+        entries = ledger.entries(con, "events")
+        raw = con.execute('SELECT count(*) FROM "RAW"."EVENTS"').fetchone()[0]
+        items = con.execute('SELECT count(*) FROM "RAW"."EVENTS__ITEMS"').fetchone()[0]
+    assert {e.state for e in entries} == {"loaded"} and len(entries) == len(events)
+    assert raw == sum(e.rows for e in entries) > 0
+    assert items > 0
