@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +23,9 @@ def record(name: str, ours: str, baseline: str, ratio: float, target: str) -> No
             if line.startswith("|") and cells[0] not in ("benchmark", "---") and len(cells) == 6:
                 rows[cells[0]] = line
     shown = f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"  # 0.002 is not 0.00
-    rows[name] = f"| {name} | {ours} | {baseline} | {shown} | {target} | {date.today()} |"
+    # the machine's load beside the figure: a ratio measured on a busy machine is not a pass
+    load = f"load {os.getloadavg()[0]:.2f}"
+    rows[name] = f"| {name} | {ours} ({load}) | {baseline} | {shown} | {target} | {date.today()} |"
     body = [rows[k] for k in sorted(rows)]
     RESULTS.write_text(
         "# Benchmark results\n\nWritten by `make bench` (each benchmark replaces its own row). "

@@ -68,6 +68,40 @@ def render_replication(zone: ZoneSpec, object_url: str, stage_table: str) -> dic
     return config
 
 
+# Sling source options DuckDB's read_csv reproduces exactly, and how. A replication using any
+# other option (or a column mapping other than all-text) stays on Sling, where it means what
+# Sling says it means.
+_DUCKDB_CSV_OPTIONS = {
+    "format": lambda v: {} if v == "csv" else None,
+    "header": lambda v: {"header": bool(v)},
+    "empty_as_null": lambda v: {} if v else None,  # read_csv: an empty field is NULL
+    "delimiter": lambda v: {"delim": str(v)},
+    "null_if": lambda v: {"nullstr": str(v)},
+}
+
+
+def duckdb_csv_options(zone: ZoneSpec) -> dict[str, Any] | None:
+    """read_csv options equal to the zone's replication, or None when DuckDB cannot mirror it."""
+    if zone.format != "csv":
+        return None
+    stream = render_replication(zone, OBJECT_URL, STAGE_TABLE)["streams"][OBJECT_URL]
+    if stream.get("columns") != {"*": "string"} or set(stream) - {
+        "object",
+        "source_options",
+        "columns",
+        "target_options",
+    }:
+        return None
+    options: dict[str, Any] = {"all_varchar": True, "header": True}
+    for name, value in (stream.get("source_options") or {}).items():
+        mirror = _DUCKDB_CSV_OPTIONS.get(name)
+        translated = mirror(value) if mirror else None
+        if translated is None:
+            return None
+        options |= translated
+    return options
+
+
 def _sling_env(
     connections: Mapping[str, Mapping[str, Any] | str], temp_dir: Path
 ) -> dict[str, str]:
