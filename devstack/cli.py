@@ -6,6 +6,9 @@ landfall demo           the same cascade headless; prints a summary, non-zero on
 landfall status         the ledger: every landed object and its state
 landfall drop-samples   drop a deterministic sample set into the landing bucket
 landfall burst N        drop N files at once on a fresh local stack and watch them through
+landfall drop PATH... --zone Z   upload your own files into a zone's prefix
+landfall wait           block until every landed file is recorded and no run is in flight
+landfall sample OUT     write the sample files of every zone to a folder (nothing dropped)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from common.settings import get_settings
+from devstack import verbs
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
@@ -325,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     burst.add_argument("--raw-only", action="store_true", help="do not wait for dbt and scores")
     burst.add_argument("--timeout", type=int, default=3600)
     burst.set_defaults(fn=_cmd_burst)
+    verbs.add_verbs(sub)
     args = parser.parse_args(argv)
     # SIGTERM (a supervisor, `timeout`) stops the stack as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)
