@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from landing import ledger, raw_load
 from landing.objects import LandedObject, clean_etag, short_hash
 from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, check_content, check_object
-from landing.warehouse import LandingWarehouse
+from landing.warehouse import LandingWarehouse, Staging
 from landing.zones import ZoneSpec
 
 
@@ -122,44 +122,98 @@ class FileOutcome:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def ingest_object(
+@dataclass
+class _Fetched:
+    """A validated local copy of one object version, ready to stage."""
+
+    obj: LandedObject
+    local_copy: Path
+    records: int
+
+
+def _fetch(
+    zone: ZoneSpec, client: Any, bucket: str, key: str, folder: Path
+) -> _Fetched | FileOutcome:
+    """The object's current version downloaded and validated into `folder`, or the outcome
+    that ends it here (deleted, or a bad file with its reason)."""
+    obj = head_object(client, bucket, zone, key)
+    if obj is None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        return FileOutcome(
+            LandedObject(zone.name, key, "deleted", 0, now),
+            reason="object was deleted from the landing zone before it could be loaded",
+        )
+    try:
+        check_object(zone, obj.key, obj.size)
+        folder.mkdir(parents=True)
+        local_copy, records = _download_checked(client, bucket, zone, obj, folder)
+    except BadFileError as exc:
+        return FileOutcome(obj, reason=str(exc))
+    return _Fetched(obj, local_copy, records)
+
+
+def _finish(
     log: FileLog,
     zone: ZoneSpec,
     client: Any,
     bucket: str,
-    key: str,
+    outcome: FileOutcome,
     warehouse: LandingWarehouse,
     warehouse_lock: threading.Lock,
 ) -> FileOutcome:
-    """Validate, load and merge one object, or quarantine it; either way one ledger row.
-    Thread-safe: every warehouse write happens under `warehouse_lock`."""
-    obj = head_object(client, bucket, zone, key)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    if obj is None:
-        outcome = FileOutcome(
-            LandedObject(zone.name, key, "deleted", 0, now),
-            reason="object was deleted from the landing zone before it could be loaded",
-        )
-    else:
-        outcome = FileOutcome(obj)
-        try:
-            check_object(zone, obj.key, obj.size)
-            with tempfile.TemporaryDirectory(prefix="landfall-object-") as folder:
-                local_copy, records = _download_checked(client, bucket, zone, obj, Path(folder))
-                outcome.counts, outcome.timing = _load(
-                    log, zone, obj, local_copy, warehouse, warehouse_lock, records
-                )
-        except BadFileError as exc:
-            outcome.reason = str(exc)
-
+    """Log a loaded object; quarantine a bad one (S3 copy with its reason + ledger row)."""
+    key = outcome.obj.key
     if outcome.reason is None:
         log.info(f"loaded s3://{bucket}/{key}: {outcome.counts.get(zone.table_name)} rows")
-    else:
-        log.warning(f"quarantined s3://{bucket}/{key}: {outcome.reason}")
-        if outcome.obj.etag != "deleted":
-            quarantine_object(client, bucket, zone, outcome.obj, outcome.reason, now)
-        with warehouse_lock, warehouse.connect() as con:
-            raw_load.record_quarantine(con, zone, outcome.obj, outcome.reason, now)
+        return outcome
+    now = datetime.now(UTC).replace(tzinfo=None)
+    log.warning(f"quarantined s3://{bucket}/{key}: {outcome.reason}")
+    if outcome.obj.etag != "deleted":
+        quarantine_object(client, bucket, zone, outcome.obj, outcome.reason, now)
+    with warehouse_lock, warehouse.connect() as con:
+        raw_load.record_quarantine(con, zone, outcome.obj, outcome.reason, now)
+    return outcome
+
+
+def _load_alone(
+    log: FileLog,
+    zone: ZoneSpec,
+    fetched: _Fetched,
+    warehouse: LandingWarehouse,
+    warehouse_lock: threading.Lock,
+) -> FileOutcome:
+    """Stage and merge one object on its own (dlt zones, Sling-only replications, a batch
+    that failed); a contract breach becomes its quarantine reason."""
+    outcome = FileOutcome(fetched.obj)
+    try:
+        outcome.counts, outcome.timing = _load(
+            log,
+            zone,
+            fetched.obj,
+            fetched.local_copy,
+            warehouse,
+            warehouse_lock,
+            fetched.records,
+        )
+    except BadFileError as exc:
+        outcome.reason = str(exc)
+    return outcome
+
+
+def _merge_from_batch(
+    con: Any, zone: ZoneSpec, staging: Staging, fetched: _Fetched, loaded_at: datetime
+) -> FileOutcome:
+    """One object's rows out of the run's shared stage: its own transaction and ledger row."""
+    outcome = FileOutcome(fetched.obj)
+    tables = [replace(t, source_file=str(fetched.local_copy)) for t in staging.tables]
+    started = time.monotonic()
+    try:
+        outcome.counts = raw_load.merge_staged(
+            con, zone, tables, fetched.obj, loaded_at, fetched.records
+        )
+    except BadFileError as exc:
+        outcome.reason = str(exc)
+    outcome.timing = {**staging.timing, "merge_seconds": round(time.monotonic() - started, 3)}
     return outcome
 
 
@@ -198,18 +252,93 @@ def recorded_outcomes(
 def ingest_objects(
     zone: ZoneSpec, client: Any, bucket: str, keys: list[str], warehouse: LandingWarehouse
 ) -> Iterator[tuple[str, FileLog, FileOutcome | Exception]]:
-    """Ingest objects concurrently, each isolated: yields (key, its log, its outcome or the
-    unexpected error it raised) in the order of `keys`, on the caller's thread."""
+    """Ingest the objects of one run, each isolated: yields (key, its log, its outcome or the
+    unexpected error it raised) in the order of `keys`, on the caller's thread.
+
+    Objects are downloaded and validated concurrently; the valid ones are then staged by one
+    loader invocation where the warehouse offers it (`stage_batch`) and merged one by one
+    (delete + insert + ledger row, one transaction each) in one warehouse session. If the batch
+    stage fails, each object is staged on its own so one bad object cannot fail the others.
+    """
     warehouse_lock = threading.Lock()
-
-    def ingest(key: str) -> tuple[FileLog, FileOutcome | Exception]:
-        log = FileLog()
-        try:
-            return log, ingest_object(log, zone, client, bucket, key, warehouse, warehouse_lock)
-        except Exception as exc:  # noqa: BLE001 - isolated per object, reported to the caller
-            return log, exc
-
+    logs = {key: FileLog() for key in keys}
+    results: dict[str, FileOutcome | Exception] = {}
     workers = 1 if len(keys) == 1 else load_workers()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="landfall-load") as pool:
-        for key, (log, result) in zip(keys, pool.map(ingest, keys), strict=True):
-            yield key, log, result
+    with (
+        tempfile.TemporaryDirectory(prefix="landfall-run-") as run_dir,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="landfall-load") as pool,
+    ):
+
+        def fetch(item: tuple[int, str]) -> _Fetched | FileOutcome | Exception:
+            index, key = item
+            try:
+                return _fetch(zone, client, bucket, key, Path(run_dir) / f"object-{index}")
+            except Exception as exc:  # noqa: BLE001 - isolated per object, reported to the caller
+                return exc
+
+        fetched: list[_Fetched] = []
+        for key, result in zip(keys, pool.map(fetch, enumerate(keys)), strict=True):
+            if isinstance(result, _Fetched):
+                fetched.append(result)
+            else:
+                results[key] = result
+
+        staging = _stage_batch(zone, warehouse, fetched, Path(run_dir), logs)
+        if staging is not None:
+            loaded_at = datetime.now(UTC).replace(tzinfo=None)
+            with warehouse_lock, warehouse.merge_session(staging) as con:
+                for item in fetched:
+                    try:
+                        results[item.obj.key] = _merge_from_batch(
+                            con, zone, staging, item, loaded_at
+                        )
+                    except Exception as exc:  # noqa: BLE001 - isolated per object
+                        results[item.obj.key] = exc
+        else:
+
+            def load(item: _Fetched) -> FileOutcome | Exception:
+                try:
+                    return _load_alone(logs[item.obj.key], zone, item, warehouse, warehouse_lock)
+                except Exception as exc:  # noqa: BLE001 - isolated per object
+                    return exc
+
+            results.update(
+                (item.obj.key, result)
+                for item, result in zip(fetched, pool.map(load, fetched), strict=True)
+            )
+
+        def finish(key: str) -> FileOutcome | Exception:
+            result = results[key]
+            if isinstance(result, Exception):
+                return result
+            try:
+                return _finish(logs[key], zone, client, bucket, result, warehouse, warehouse_lock)
+            except Exception as exc:  # noqa: BLE001 - isolated per object
+                return exc
+
+        for key, result in zip(keys, pool.map(finish, keys), strict=True):
+            yield key, logs[key], result
+
+
+def _stage_batch(
+    zone: ZoneSpec,
+    warehouse: LandingWarehouse,
+    fetched: list[_Fetched],
+    run_dir: Path,
+    logs: dict[str, FileLog],
+) -> Staging | None:
+    """The run's shared stage, or None: one object, a loader without batches, or a batch that
+    failed (logged on each object; they then stage one by one)."""
+    if len(fetched) < 2 or zone.loader != "sling":
+        return None
+    try:
+        return warehouse.stage_batch(
+            zone, [f.local_copy for f in fetched], run_dir, logs[fetched[0].obj.key].debug
+        )
+    except Exception as exc:  # noqa: BLE001 - the fallback isolates the object that caused it
+        for item in fetched:
+            logs[item.obj.key].warning(
+                f"batch staging of {len(fetched)} objects failed ({type(exc).__name__}: {exc}); "
+                "staging each object on its own"
+            )
+        return None

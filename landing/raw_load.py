@@ -19,6 +19,7 @@ from landing.objects import LandedObject
 from landing.validation import BadFileError
 from landing.zones import ZoneSpec
 
+SOURCE_COLUMN = "_landfall_source"  # the local copy a row of a shared stage came from
 PROVENANCE_COLUMNS = {
     "_landfall_file": "VARCHAR",
     "_landfall_etag": "VARCHAR",
@@ -34,12 +35,24 @@ class StagedTable:
     stage_table: str
     # A database ATTACHed to the warehouse connection (Sling's scratch file); None: the warehouse.
     stage_catalog: str | None = None
+    # A stage shared by the objects of a run: this object's rows are those whose SOURCE_COLUMN
+    # holds this value (its local copy's path); None: every row of the stage is this object's.
+    source_file: str | None = None
 
     def relation(self, dialect: Dialect) -> str:
         return dialect.relation(self.stage_schema, self.stage_table, self.stage_catalog)
 
+    def rows(self, dialect: Dialect) -> tuple[str, list[str]]:
+        """FROM clause (relation and filter) of this object's staged rows, and its parameters."""
+        if self.source_file is None:
+            return self.relation(dialect), []
+        where = f" WHERE {dialect.ident(SOURCE_COLUMN)} = ?"
+        return self.relation(dialect) + where, [self.source_file]
+
     def columns(self, con: Session) -> dict[str, str]:
-        return table_columns(con, self.stage_schema, self.stage_table, self.stage_catalog)
+        columns = table_columns(con, self.stage_schema, self.stage_table, self.stage_catalog)
+        columns.pop(SOURCE_COLUMN, None)
+        return columns
 
 
 def table_columns(
@@ -70,7 +83,7 @@ def _checked_type(data_type: str, column: str) -> str:
     return data_type
 
 
-def _check_types(con: Session, source: str, contract: dict[str, str]) -> None:
+def _check_types(con: Session, source: str, params: list[str], contract: dict[str, str]) -> None:
     """Every non-null value must convert to its contract type; name the column and an example."""
     if not contract:
         return
@@ -80,7 +93,7 @@ def _check_types(con: Session, source: str, contract: dict[str, str]) -> None:
         text = f"CAST({q(column)} AS VARCHAR)"
         bad = f"{q(column)} IS NOT NULL AND TRY_CAST({text} AS {type_name}) IS NULL"
         probes.append(f"count_if({bad}), min(CASE WHEN {bad} THEN {text} END)")
-    result = con.execute(f"SELECT {', '.join(probes)} FROM {source}").fetchone()
+    result = con.execute(f"SELECT {', '.join(probes)} FROM {source}", params).fetchone()
     for i, (column, type_name) in enumerate(contract.items()):
         bad, example = result[2 * i], result[2 * i + 1]
         if bad:
@@ -106,13 +119,13 @@ def _prepare(
     outside the transaction)."""
     dialect = dialect_of(con)
     q = dialect.ident
-    source = staged.relation(dialect)
+    source, params = staged.rows(dialect)
     target = dialect.relation(target_schema, staged.raw_table)
     stage_columns = staged.columns(con)
     missing = [c for c in contract if c not in stage_columns]
     if missing:
         raise BadFileError(f"missing contract columns {missing}")
-    _check_types(con, source, contract)
+    _check_types(con, source, params, contract)
 
     typed = {c: t.upper() for c, t in contract.items()}
     extra = {
@@ -141,14 +154,14 @@ def _replace_rows(con: Session, plan: _Plan, obj: LandedObject, loaded_at: datet
         + [q(c) for c in plan.extra]
         + ["CAST(? AS VARCHAR)", "CAST(? AS VARCHAR)", "CAST(? AS TIMESTAMP)"]
     )
-    source = plan.staged.relation(dialect)
+    source, params = plan.staged.rows(dialect)
     con.execute(f"DELETE FROM {plan.target} WHERE {q('_landfall_file')} = ?", [obj.key])
     con.execute(
         f"INSERT INTO {plan.target} ({', '.join(q(c) for c in columns)}) "
         f"SELECT {select} FROM {source}",
-        [obj.key, obj.etag, loaded_at.isoformat(sep=" ")],
+        [obj.key, obj.etag, loaded_at.isoformat(sep=" "), *params],
     )
-    return con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
 
 
 @contextmanager

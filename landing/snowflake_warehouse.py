@@ -117,6 +117,13 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
         log(f"sling staged {rows} rows into {stage.relation(SNOWFLAKE)}")
         return Staging([stage], {"sling_seconds": round(time.monotonic() - started, 3)})
 
+    def stage_batch(
+        self, zone: ZoneSpec, local_copies: list[Path], folder: Path, log: Callable[[str], None]
+    ) -> Staging | None:
+        """Not yet: each object is staged by its own Sling run into Snowflake (one stream over
+        the run's copies with Sling's file-URL column is the planned batch)."""
+        return None
+
     def stage_with_dlt(self, zone: ZoneSpec, local_copy: Path, token: str) -> Staging:
         import dlt
 

@@ -56,6 +56,10 @@ class LandingWarehouse(Protocol):
 
     def merge_session(self, staging: Staging) -> AbstractContextManager[Session]: ...
 
+    def stage_batch(
+        self, zone: ZoneSpec, local_copies: list[Path], folder: Path, log: Callable[[str], None]
+    ) -> Staging | None: ...
+
 
 def _lines(path: Path) -> Iterator[str]:
     with path.open(encoding="utf-8") as fh:
@@ -112,10 +116,13 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         options = sling_loader.duckdb_csv_options(zone)
         if options is None:
             stage = sling_loader.stage_object(zone, local_copy, local_copy.parent, log)
-            path, timing = stage.path, {
-                "sling_seconds": round(stage.seconds, 3),
-                "sling_parts": stage.parts,
-            }
+            path, timing = (
+                stage.path,
+                {
+                    "sling_seconds": round(stage.seconds, 3),
+                    "sling_parts": stage.parts,
+                },
+            )
         else:
             started = time.monotonic()
             path = local_copy.parent / "stage.duckdb"
@@ -131,6 +138,31 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             [raw_load.StagedTable(zone.table_name, "main", "stage", alias)],
             timing,
             attach=(alias, path),
+        )
+
+    def stage_batch(
+        self, zone: ZoneSpec, local_copies: list[Path], folder: Path, log: Callable[[str], None]
+    ) -> Staging | None:
+        """All validated local copies of a run staged by one DuckDB read into one scratch
+        file, each row tagged with its copy's path; None when DuckDB cannot mirror the zone's
+        replication (then each object stages on its own)."""
+        options = sling_loader.duckdb_csv_options(zone)
+        if options is None:
+            return None
+        started = time.monotonic()
+        path = folder / "batch-stage.duckdb"
+        options = {**options, "union_by_name": True, "filename": raw_load.SOURCE_COLUMN}
+        with duckdb.connect(str(path)) as con:
+            settings = ", ".join(f"{k} = ?" for k in options)
+            con.execute(
+                f"CREATE TABLE main.stage AS SELECT * FROM read_csv(?, {settings})",
+                [[str(p) for p in local_copies], *options.values()],
+            )
+        log(f"staged {len(local_copies)} objects with one DuckDB read_csv")
+        return Staging(
+            [raw_load.StagedTable(zone.table_name, "main", "stage", "landfall_batch_stage")],
+            {"duckdb_read_seconds": round(time.monotonic() - started, 3)},
+            attach=("landfall_batch_stage", path),
         )
 
     def stage_with_dlt(self, zone: ZoneSpec, local_copy: Path, token: str) -> Staging:

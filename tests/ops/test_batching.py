@@ -138,15 +138,23 @@ def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
     bucket, warehouse, monkeypatch
 ):
     bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(4)})
-    real_load = landing_ingest._load
+    real_merge, real_load = landing_ingest._merge_from_batch, landing_ingest._load
     calls: list[str] = []
 
-    def flaky_load(log, zone, obj, local_copy, wh, lock, records):
-        calls.append(obj.key)
-        if obj.key == "orders/f2.csv" and calls.count(obj.key) <= 2:
+    def flaky(key: str) -> None:
+        calls.append(key)
+        if key == "orders/f2.csv" and calls.count(key) <= 2:
             raise OSError("warehouse briefly unavailable")
+
+    def flaky_merge(con, zone, staging, fetched, loaded_at):  # the run's shared stage
+        flaky(fetched.obj.key)
+        return real_merge(con, zone, staging, fetched, loaded_at)
+
+    def flaky_load(log, zone, obj, local_copy, wh, lock, records):  # an object on its own
+        flaky(obj.key)
         return real_load(log, zone, obj, local_copy, wh, lock, records)
 
+    monkeypatch.setattr(landing_ingest, "_merge_from_batch", flaky_merge)
     monkeypatch.setattr(landing_ingest, "_load", flaky_load)
     with dg.instance_for_test() as instance:
         [request] = _tick(instance, bucket).run_requests
@@ -172,3 +180,43 @@ def test_contiguous_blocks():
         ["d"],
         ["x"],
     ]
+
+
+def test_a_run_stages_its_objects_with_one_loader_call(bucket, warehouse, monkeypatch):
+    bucket.put({f"orders/f{i}.csv": _orders(i, 100 + i) for i in range(6)})
+    alone: list[str] = []
+    real_load = landing_ingest._load
+
+    def load(log, zone, obj, local_copy, wh, lock, records):
+        alone.append(obj.key)
+        return real_load(log, zone, obj, local_copy, wh, lock, records)
+
+    monkeypatch.setattr(landing_ingest, "_load", load)
+    with dg.instance_for_test() as instance:
+        [request] = _tick(instance, bucket).run_requests
+        assert _run(instance, bucket, warehouse, request).success
+    assert alone == []  # no object needed a staging of its own
+    with warehouse.connect(read_only=True) as con:
+        per_file = con.execute(
+            "select _landfall_file, count(*) from raw.orders group by 1 order by 1"
+        ).fetchall()
+    assert per_file == [(f"orders/f{i}.csv", 2) for i in range(6)]
+
+
+def test_a_failed_batch_stage_falls_back_to_one_staging_per_object(bucket, warehouse, monkeypatch):
+    from landing.warehouse import DuckDBWarehouse
+
+    bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(3)})
+
+    def broken_batch(self, zone, local_copies, folder, log):
+        raise RuntimeError("read_csv: out of disk")  # the injected fault; the rest is real
+
+    monkeypatch.setattr(DuckDBWarehouse, "stage_batch", broken_batch)
+    with dg.instance_for_test() as instance:
+        [request] = _tick(instance, bucket).run_requests
+        run = _run(instance, bucket, warehouse, request)
+        assert run.success
+        messages = [entry.user_message for entry in instance.all_logs(run.run_id)]
+    assert sum("batch staging of 3 objects failed" in m for m in messages) == 3
+    entries = _ledger(warehouse)
+    assert len(entries) == 3 and {e.state for e in entries.values()} == {"loaded"}

@@ -29,14 +29,22 @@ def test_reexecution_from_failure_loads_only_the_failed_object(
     monkeypatch.setenv("LANDFALL_BUCKET", bucket.landing.bucket)
     monkeypatch.setenv("LANDFALL_WAREHOUSE_PATH", warehouse.path)
     bucket.put({f"orders/f{i}.csv": _orders(i, 10 + i) for i in range(3)})
-    real_load = landing_ingest._load
+    real_merge, real_load = landing_ingest._merge_from_batch, landing_ingest._load
 
-    def load(log, zone, obj, local_copy, wh, lock, records):
-        calls.append((phase["run"], obj.key))
-        if obj.key == FLAKY_KEY and broken["on"]:
+    def flaky(key: str) -> None:
+        calls.append((phase["run"], key))
+        if key == FLAKY_KEY and broken["on"]:
             raise OSError("connection reset by peer")
+
+    def merge(con, zone, staging, fetched, loaded_at):  # from the run's shared stage
+        flaky(fetched.obj.key)
+        return real_merge(con, zone, staging, fetched, loaded_at)
+
+    def load(log, zone, obj, local_copy, wh, lock, records):  # an object staged on its own
+        flaky(obj.key)
         return real_load(log, zone, obj, local_copy, wh, lock, records)
 
+    monkeypatch.setattr(landing_ingest, "_merge_from_batch", merge)
     monkeypatch.setattr(landing_ingest, "_load", load)
     # no backoff waits in this test: the policy's shape is tested in tests/orchestration
     monkeypatch.setattr(zone_component, "retry_policy", lambda kind: dg.RetryPolicy(max_retries=1))
