@@ -46,6 +46,20 @@ class SensorSpec(BaseModel):
     queue_url_env: str | None = None
 
 
+class RetentionSpec(BaseModel):
+    """How many object partitions the zone keeps in Dagster. The ledger in the warehouse is the
+    permanent record of every object; Dagster's dynamic partition set only needs the recent
+    ones (its guidance is at most ~100k per asset; partition status costs grow with the set).
+    Partitions beyond the newest `keep_partitions` are removed once materialized (loaded or
+    quarantined); a partition whose run failed stays until it is handled. A removed key that
+    is uploaded again is registered again and loads like a new object."""
+
+    model_config = ConfigDict(extra="forbid")
+    keep_partitions: int = Field(default=50_000, ge=1)
+    # at most this many removed in one sensor tick, so a tick stays short after a backlog
+    remove_per_tick: int = Field(default=10_000, ge=1)
+
+
 class FreshnessSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_lag: str  # e.g. "26h": the raw table must have been loaded within this lag
@@ -76,6 +90,7 @@ class ZoneSpec(BaseModel):
     max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     quarantine_prefix: str = "_quarantine/"
     sensor: SensorSpec = SensorSpec()
+    retention: RetentionSpec = RetentionSpec()
     freshness: FreshnessSpec | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     group: str = "landing"
