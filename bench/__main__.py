@@ -19,10 +19,11 @@ def main() -> None:
     parser.add_argument(
         "only",
         nargs="*",
-        help="sensor, ingest, definitions, scoring, burst (default: all but burst, which is long)",
+        help="sensor, ingest, definitions, scoring, burst-raw, burst (default: all but burst, "
+        "the whole cascade, which takes about an hour)",
     )
     args = parser.parse_args()
-    selected = set(args.only or ["sensor", "ingest", "definitions", "scoring"])
+    selected = set(args.only or ["sensor", "ingest", "definitions", "scoring", "burst-raw"])
     if "scoring" in selected:  # needs no S3: the warehouse file and a Snowpark session only
         from bench import scoring
 
@@ -63,6 +64,12 @@ def main() -> None:
 
                 s3.create_bucket(Bucket="bench-sensor")
                 sensor_tick.run(s3, "bench-sensor")
+            if "burst-raw" in selected:
+                from pathlib import Path
+
+                from bench import burst_raw
+
+                burst_raw.run(s3, settings.s3_endpoint, Path(state) / "burst-raw")
             if "burst" in selected:
                 from pathlib import Path
 

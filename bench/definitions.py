@@ -217,8 +217,13 @@ def build_ingestion(root: Path):
     from orchestration.components.landing_zones import LandingZonesComponent
     from orchestration.resources import landing_bucket, warehouse
 
-    landing.zones.SLING_DIR = root / "sling"  # the generated replications, not the repo's
-    zones = dg.build_defs_for_component(LandingZonesComponent(zones_dir=str(root / "zones")))
+    # the generated replications while building, not the repo's; restored after, so the
+    # benchmarks that run next in the same process see the repository's (make bench)
+    saved, landing.zones.SLING_DIR = landing.zones.SLING_DIR, root / "sling"
+    try:
+        zones = dg.build_defs_for_component(LandingZonesComponent(zones_dir=str(root / "zones")))
+    finally:
+        landing.zones.SLING_DIR = saved
     return dg.Definitions(
         assets=zones.assets,
         jobs=zones.jobs,
