@@ -285,15 +285,8 @@ def ingest_objects(
 
         staging = _stage_batch(zone, warehouse, fetched, Path(run_dir), logs)
         if staging is not None:
-            loaded_at = datetime.now(UTC).replace(tzinfo=None)
             with warehouse_lock, warehouse.merge_session(staging) as con:
-                for item in fetched:
-                    try:
-                        results[item.obj.key] = _merge_from_batch(
-                            con, zone, staging, item, loaded_at
-                        )
-                    except Exception as exc:  # noqa: BLE001 - isolated per object
-                        results[item.obj.key] = exc
+                results.update(_merge_shared_stage(con, zone, staging, fetched, logs))
         else:
 
             def load(item: _Fetched) -> FileOutcome | Exception:
@@ -318,6 +311,50 @@ def ingest_objects(
 
         for key, result in zip(keys, pool.map(finish, keys), strict=True):
             yield key, logs[key], result
+
+
+def _merge_shared_stage(
+    con: Any,
+    zone: ZoneSpec,
+    staging: Staging,
+    fetched: list[_Fetched],
+    logs: dict[str, FileLog],
+) -> dict[str, FileOutcome | Exception]:
+    """All objects of the shared stage merged set-wise in one transaction; if that fails, each
+    on its own (its own transaction), so one object's failure stays its own."""
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    started = time.monotonic()
+    items = [raw_load.BatchItem(f.obj, str(f.local_copy), f.records) for f in fetched]
+    try:
+        loaded, refused = raw_load.merge_batch(con, zone, staging.tables[0], items, loaded_at)
+    except Exception as exc:  # noqa: BLE001 - the per-object merges below isolate the cause
+        for item in fetched:
+            logs[item.obj.key].warning(
+                f"merging the run's {len(fetched)} objects together failed "
+                f"({type(exc).__name__}: {exc}); merging each on its own"
+            )
+    else:
+        timing = {
+            **staging.timing,
+            "merge_seconds": round(time.monotonic() - started, 3),
+            "batch_objects": len(fetched),
+        }
+        return {
+            f.obj.key: FileOutcome(
+                f.obj,
+                reason=refused.get(f.obj.key),
+                counts={zone.table_name: loaded[f.obj.key]} if f.obj.key in loaded else {},
+                timing=timing,
+            )
+            for f in fetched
+        }
+    outcomes: dict[str, FileOutcome | Exception] = {}
+    for item in fetched:
+        try:
+            outcomes[item.obj.key] = _merge_from_batch(con, zone, staging, item, loaded_at)
+        except Exception as exc:  # noqa: BLE001 - isolated per object
+            outcomes[item.obj.key] = exc
+    return outcomes
 
 
 def _stage_batch(

@@ -94,6 +94,46 @@ def record(
     )
 
 
+def record_many(
+    con: Session,
+    *,
+    zone: str,
+    versions: list[tuple[str, str, int, int]],
+    state: str,
+    at: datetime,
+) -> None:
+    """`record` for many versions at once: (key, etag, rows, size) each, one state. Call
+    inside the transaction that wrote their rows."""
+    ledger, stamp = _ledger(con), at.isoformat(sep=" ")
+    for start in range(0, len(versions), 300):
+        chunk = versions[start : start + 300]
+        keys = [key for key, _, _, _ in chunk]
+        in_keys = ", ".join("?" * len(keys))
+        con.execute(
+            f"""UPDATE {ledger} SET state = ?, {_rows(con)} = 0, updated_at = CAST(? AS TIMESTAMP)
+                WHERE zone = ? AND state <> ? AND object_key IN ({in_keys})""",
+            [SUPERSEDED, stamp, zone, SUPERSEDED, *keys],
+        )
+        pairs = ", ".join("(?, ?)" for _ in chunk)
+        con.execute(
+            f"""DELETE FROM {ledger} WHERE zone = ? AND EXISTS (
+                SELECT 1 FROM (VALUES {pairs}) AS v(k, e)
+                WHERE v.k = {ledger}.object_key AND v.e = {ledger}.etag)""",
+            [zone, *[v for key, etag, _, _ in chunk for v in (key, etag)]],
+        )
+        values = ", ".join("(?, ?, ?, ?, ?, NULL, ?, CAST(? AS TIMESTAMP))" for _ in chunk)
+        con.execute(
+            f"""INSERT INTO {ledger}
+                (zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at)
+                VALUES {values}""",
+            [
+                v
+                for key, etag, rows, size in chunk
+                for v in (zone, key, etag, state, rows, size, stamp)
+            ],
+        )
+
+
 def _exists(con: Session) -> bool:
     return bool(
         con.execute(

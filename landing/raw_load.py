@@ -113,7 +113,11 @@ class _Plan:
 
 
 def _prepare(
-    con: Session, staged: StagedTable, target_schema: str, contract: dict[str, str]
+    con: Session,
+    staged: StagedTable,
+    target_schema: str,
+    contract: dict[str, str],
+    check_types: bool = True,
 ) -> _Plan:
     """Check the staged rows against the contract, then create or widen the raw table (DDL,
     outside the transaction)."""
@@ -125,7 +129,8 @@ def _prepare(
     missing = [c for c in contract if c not in stage_columns]
     if missing:
         raise BadFileError(f"missing contract columns {missing}")
-    _check_types(con, source, params, contract)
+    if check_types:
+        _check_types(con, source, params, contract)
 
     typed = {c: t.upper() for c, t in contract.items()}
     extra = {
@@ -254,3 +259,113 @@ def drop_staged(con: Session, staged: list[StagedTable]) -> None:
     for s in staged:
         if s.stage_catalog is None:  # attached scratch databases go with their folder
             con.execute(f"DROP TABLE IF EXISTS {s.relation(dialect)}")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One object of a run's shared stage: its rows are those tagged with `source_file`."""
+
+    obj: LandedObject
+    source_file: str
+    records: int
+
+
+_CHUNK = 300  # objects per statement: bounds the number of bound parameters
+
+
+def _chunks(items: list, size: int = _CHUNK) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _verdicts(
+    con: Session, staged: StagedTable, contract: dict[str, str], items: list[BatchItem]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Per object, in one pass over the shared stage: its staged row count, and the reason it
+    must be quarantined (the first contract type it breaks, or a row-count mismatch)."""
+    dialect = dialect_of(con)
+    q = dialect.ident
+    probes = ["count(*)"]
+    for column, type_name in contract.items():
+        text = f"CAST({q(column)} AS VARCHAR)"
+        bad = f"{q(column)} IS NOT NULL AND TRY_CAST({text} AS {type_name}) IS NULL"
+        probes.append(f"count_if({bad}), min(CASE WHEN {bad} THEN {text} END)")
+    found = {
+        row[0]: row[1:]
+        for row in con.execute(
+            f"SELECT {q(SOURCE_COLUMN)}, {', '.join(probes)} FROM {staged.relation(dialect)} "
+            f"GROUP BY {q(SOURCE_COLUMN)}"
+        ).fetchall()
+    }
+    counts, reasons = {}, {}
+    for item in items:
+        row = found.get(item.source_file)
+        counts[item.obj.key] = row[0] if row else 0
+        for i, (column, type_name) in enumerate(contract.items()):
+            if row and row[1 + 2 * i]:
+                reasons[item.obj.key] = (
+                    f"column {column}: {row[1 + 2 * i]} value(s) are not {type_name}, "
+                    f"e.g. {row[2 + 2 * i]!r}"
+                )
+                break
+        else:
+            if counts[item.obj.key] != item.records:
+                reasons[item.obj.key] = (
+                    f"row count mismatch: validation counted {item.records} record(s), the "
+                    f"loader wrote {counts[item.obj.key]} row(s); nothing of this file was loaded"
+                )
+    return counts, reasons
+
+
+def merge_batch(
+    con: Session,
+    zone: ZoneSpec,
+    staged: StagedTable,
+    items: list[BatchItem],
+    loaded_at: datetime,
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Merge the objects of a shared stage set-wise: per object the same checks and outcome as
+    `merge_staged` (contract types, rows = validated records, delete-by-file + insert + ledger
+    row), the good ones in one transaction. Returns (rows per loaded key, reason per refused
+    key); the refused are left for the caller to quarantine. Any error rolls everything back:
+    the caller then merges each object on its own to isolate it."""
+    dialect = dialect_of(con)
+    q = dialect.ident
+    ledger.ensure_ledger(con)
+    counts, reasons = _verdicts(con, staged, zone.columns, items)
+    good = [item for item in items if item.obj.key not in reasons]
+    if not good:
+        return {}, reasons
+    plan = _prepare(con, staged, zone.schema_name, zone.columns, check_types=False)
+    columns = [*plan.typed, *plan.extra, *PROVENANCE_COLUMNS]
+    select = ", ".join(
+        [f"CAST(s.{q(c)} AS {t})" for c, t in plan.typed.items()]
+        + [f"s.{q(c)}" for c in plan.extra]
+        + ["f._landfall_key", "f._landfall_etag", "CAST(? AS TIMESTAMP)"]
+    )
+    with _transaction(con):
+        for chunk in _chunks(good):
+            keys = [item.obj.key for item in chunk]
+            con.execute(
+                f"DELETE FROM {plan.target} WHERE {q('_landfall_file')} IN "
+                f"({', '.join('?' * len(keys))})",
+                keys,
+            )
+            files = ", ".join("(?, ?, ?)" for _ in chunk)
+            con.execute(
+                f"INSERT INTO {plan.target} ({', '.join(q(c) for c in columns)}) "
+                f"SELECT {select} FROM {staged.relation(dialect)} AS s JOIN (VALUES {files}) "
+                "AS f(_landfall_source, _landfall_key, _landfall_etag) "
+                f"ON s.{q(SOURCE_COLUMN)} = f._landfall_source",
+                [
+                    loaded_at.isoformat(sep=" "),
+                    *[v for i in chunk for v in (i.source_file, i.obj.key, i.obj.etag)],
+                ],
+            )
+        ledger.record_many(
+            con,
+            zone=zone.name,
+            versions=[(i.obj.key, i.obj.etag, counts[i.obj.key], i.obj.size) for i in good],
+            state=ledger.LOADED,
+            at=loaded_at,
+        )
+    return {item.obj.key: counts[item.obj.key] for item in good}, reasons

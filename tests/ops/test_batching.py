@@ -11,7 +11,7 @@ from dagster._core.storage.tags import (
 
 from devstack import progress
 from landing import ingest as landing_ingest
-from landing import ledger
+from landing import ledger, raw_load
 from orchestration.components.landing_zones import (
     build_zone_assets,
     build_zone_job,
@@ -154,6 +154,13 @@ def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
         flaky(obj.key)
         return real_load(log, zone, obj, local_copy, wh, lock, records)
 
+    def flaky_batch(con, zone, staged, items, loaded_at):  # the set-wise merge of the stage
+        if any(i.obj.key == "orders/f2.csv" for i in items) and calls.count("orders/f2.csv") < 2:
+            raise OSError("warehouse briefly unavailable")
+        return real_batch(con, zone, staged, items, loaded_at)
+
+    real_batch = raw_load.merge_batch
+    monkeypatch.setattr(raw_load, "merge_batch", flaky_batch)
     monkeypatch.setattr(landing_ingest, "_merge_from_batch", flaky_merge)
     monkeypatch.setattr(landing_ingest, "_load", flaky_load)
     with dg.instance_for_test() as instance:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dagster as dg
 
 from landing import ingest as landing_ingest
-from landing import ledger
+from landing import ledger, raw_load
 from orchestration.components import landing_zones as zone_component
 from tests.ops.test_batching import _orders, _tick
 
@@ -44,6 +44,13 @@ def test_reexecution_from_failure_loads_only_the_failed_object(
         flaky(obj.key)
         return real_load(log, zone, obj, local_copy, wh, lock, records)
 
+    def batch(con, zone, staged, items, loaded_at):  # the set-wise merge of the stage
+        if any(i.obj.key == FLAKY_KEY for i in items) and broken["on"]:
+            raise OSError("connection reset by peer")
+        return real_batch(con, zone, staged, items, loaded_at)
+
+    real_batch = raw_load.merge_batch
+    monkeypatch.setattr(raw_load, "merge_batch", batch)
     monkeypatch.setattr(landing_ingest, "_merge_from_batch", merge)
     monkeypatch.setattr(landing_ingest, "_load", load)
     # no backoff waits in this test: the policy's shape is tested in tests/orchestration
