@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from landing import dlt_loader, ledger, raw_load, sling_loader
+from landing.content import PlainContent
 from landing.identifiers import quote_identifier, quote_literal
 from landing.objects import LandedObject, clean_etag, short_hash
 from landing.quarantine import quarantine_object
@@ -46,23 +47,36 @@ def head_object(client: Any, bucket: str, zone: ZoneSpec, key: str) -> LandedObj
 
 def _download_checked(
     client, bucket: str, zone: ZoneSpec, obj: LandedObject, folder: Path
-) -> tuple[Path, int]:
+) -> tuple[Path, int, PlainContent]:
     """Stream this exact version (If-Match: ETag) to a local file while validating it.
 
     The loaders read that copy: the bytes loaded are the bytes validated, even if the key is
-    overwritten meanwhile, and the object is downloaded once.
+    overwritten meanwhile, and the object is downloaded once. The copy is plain: compression
+    (detected by content) undone and a UTF-8 byte-order mark dropped on the way.
     """
     path = folder / f"object.{zone.format}"
     body = client.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag)["Body"]
+    plain = PlainContent(
+        body.iter_chunks(chunk_size=1 << 20),
+        text=zone.format != "parquet",
+        max_bytes=zone.max_file_bytes,
+    )
     with path.open("wb") as out:
 
         def tee() -> Iterator[bytes]:
-            for chunk in body.iter_chunks(chunk_size=1 << 20):
+            for chunk in plain:
                 out.write(chunk)
                 yield chunk
 
-        records = check_content(zone, tee())
-    return path, records
+        try:
+            records = check_content(zone, tee())
+        except BadFileError as exc:
+            if plain.compression and not str(exc).startswith(plain.compression):
+                raise BadFileError(
+                    f"{exc} (in its {plain.compression}-decompressed content)"
+                ) from None
+            raise
+    return path, records, plain
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -163,6 +177,7 @@ class FileOutcome:
     reason: str | None = None  # set when quarantined
     counts: dict[str, int] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    compression: str | None = None  # what was decompressed on download (gzip, …)
 
 
 def ingest_object(
@@ -188,10 +203,22 @@ def ingest_object(
         try:
             check_object(zone, obj.key, obj.size)
             with tempfile.TemporaryDirectory(prefix="landfall-object-") as folder:
-                local_copy, records = _download_checked(client, bucket, zone, obj, Path(folder))
-                outcome.counts, outcome.timing = _load(
-                    log, zone, obj, local_copy, warehouse, warehouse_lock, records
+                local_copy, records, plain = _download_checked(
+                    client, bucket, zone, obj, Path(folder)
                 )
+                outcome.compression = plain.compression
+                if plain.compression:
+                    log.info(f"s3://{bucket}/{key}: {plain.compression}-compressed, decompressed")
+                if plain.bom_stripped:
+                    log.debug(f"s3://{bucket}/{key}: UTF-8 byte-order mark dropped")
+                if records == 0:  # a valid empty export: no loader, 0 rows = 0 records
+                    with warehouse_lock, warehouse.connect() as con:
+                        raw_load.record_empty_export(con, zone, obj, now)
+                    outcome.counts = {t: 0 for t in [zone.table_name, *zone.child_tables]}
+                else:
+                    outcome.counts, outcome.timing = _load(
+                        log, zone, obj, local_copy, warehouse, warehouse_lock, records
+                    )
         except BadFileError as exc:
             outcome.reason = str(exc)
 

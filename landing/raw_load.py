@@ -202,6 +202,25 @@ def record_quarantine(
     at: datetime,
 ) -> None:
     """Record a bad version; it replaces the key's earlier rows (its current content is bad)."""
+    _record_without_rows(con, zone, obj, ledger.QUARANTINED, at, reason)
+
+
+def record_empty_export(
+    con: duckdb.DuckDBPyConnection, zone: ZoneSpec, obj: LandedObject, at: datetime
+) -> None:
+    """Record a valid version with no records (a header-only export) as loaded with 0 rows; it
+    replaces the key's earlier rows like any load. No loader runs: there is nothing to stage."""
+    _record_without_rows(con, zone, obj, ledger.LOADED, at, None)
+
+
+def _record_without_rows(
+    con: duckdb.DuckDBPyConnection,
+    zone: ZoneSpec,
+    obj: LandedObject,
+    state: str,
+    at: datetime,
+    reason: str | None,
+) -> None:
     with _transaction(con):
         for table in [zone.table_name, *zone.child_tables]:
             if table_columns(con, zone.schema_name, table):
@@ -214,7 +233,7 @@ def record_quarantine(
             zone=zone.name,
             object_key=obj.key,
             etag=obj.etag,
-            state=ledger.QUARANTINED,
+            state=state,
             rows=0,
             size=obj.size,
             at=at,
