@@ -112,3 +112,13 @@ def current_entries(
         [zone, SUPERSEDED, object_keys],
     ).fetchall()
     return {(row[1], row[2]): LedgerEntry(*row) for row in rows}
+
+
+def quarantined_count(con: duckdb.DuckDBPyConnection, zone: str) -> int:
+    """How many keys of a zone are quarantined in their current version (a re-upload that loads
+    supersedes the bad one)."""
+    if not _exists(con):
+        return 0
+    return con.execute(
+        f"SELECT count(*) FROM {LEDGER} WHERE zone = ? AND state = ?", [zone, QUARANTINED]
+    ).fetchone()[0]
