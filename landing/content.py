@@ -32,7 +32,7 @@ COMPRESSIONS: dict[str, tuple[re.Pattern[bytes], Opener | None]] = {
     "bzip2": (re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"), bz2.BZ2File),
     "xz": (re.compile(rb"\xfd7zXZ\x00"), lzma.LZMAFile),
     "zstd": (re.compile(rb"\x28\xb5\x2f\xfd"), None),
-    "zip archive": (re.compile(rb"PK\x03\x04"), None),
+    "zip": (re.compile(rb"PK\x03\x04"), None),
 }
 DECOMPRESSED = tuple(name for name, (_, opener) in COMPRESSIONS.items() if opener)
 _MAGIC_BYTES = 10  # the longest signature above
@@ -122,8 +122,13 @@ class PlainContent:
         if self.compression:
             opener = COMPRESSIONS[self.compression][1]
             if opener is None:
+                what = (
+                    "a zip archive"
+                    if self.compression == "zip"
+                    else f"{self.compression}-compressed"
+                )
                 raise BadFileError(
-                    f"{self.compression} (detected by its first bytes): Landfall decompresses "
+                    f"{what} (detected by its first bytes): Landfall decompresses "
                     f"{', '.join(DECOMPRESSED)} only; upload it as one of those or uncompressed"
                 )
             stream = self._limited(_decompressed(self.compression, opener, stream))

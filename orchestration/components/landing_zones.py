@@ -158,13 +158,14 @@ def file_check_result(
     if quarantined:
         listed = "; ".join(f"{f}: {r}" for f, r in list(quarantined.items())[:20])
         more = f"; and {len(quarantined) - 20} more" if len(quarantined) > 20 else ""
-        description = f"{len(quarantined)} of {len(files)} file(s) quarantined: {listed}{more}"
+        description = f"{len(quarantined)} of {len(files)} files quarantined: {listed}{more}"
     else:
-        description = f"all {len(files)} file(s) passed validation and their contract"
+        description = f"all {len(files)} files passed validation and their contract"
     earlier = zone_quarantined - len(quarantined)
     if earlier > 0:
         description += (
-            f" ({earlier} file(s) of the zone quarantined by earlier runs: landfall status)"
+            f" ({earlier} other files of the zone stay quarantined from earlier runs: "
+            "landfall status)"
         )
     metadata: dict[str, object] = {
         "files": len(files),
