@@ -17,6 +17,12 @@ from typing import IO
 
 from landing.validation import BadFileError
 
+
+class ContentError(BadFileError):
+    """The bytes themselves cannot be made plain text (the message names the compression or the
+    encoding); other BadFileErrors found in decompressed content are about what it holds."""
+
+
 UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = {b"\xff\xfe": "UTF-16 little-endian", b"\xfe\xff": "UTF-16 big-endian"}
 READ_BYTES = 1 << 20
@@ -80,9 +86,9 @@ def _decompressed(name: str, opener: Opener, chunks: Iterator[bytes]) -> Iterato
     except _SourceError as exc:
         raise exc.__cause__ from None  # type: ignore[misc]
     except EOFError:
-        raise BadFileError(f"{name}-compressed but truncated: the stream ends early") from None
+        raise ContentError(f"{name}-compressed but truncated: the stream ends early") from None
     except (OSError, zlib.error, lzma.LZMAError) as exc:
-        raise BadFileError(f"{name}-compressed but corrupt: {exc}") from None
+        raise ContentError(f"{name}-compressed but corrupt: {exc}") from None
 
 
 def _take(chunks: Iterator[bytes], size: int) -> bytes:
@@ -127,7 +133,7 @@ class PlainContent:
                     if self.compression == "zip"
                     else f"{self.compression}-compressed"
                 )
-                raise BadFileError(
+                raise ContentError(
                     f"{what} (detected by its first bytes): Landfall decompresses "
                     f"{', '.join(DECOMPRESSED)} only; upload it as one of those or uncompressed"
                 )
@@ -138,7 +144,7 @@ class PlainContent:
         head = _take(stream, len(UTF8_BOM))
         for bom, encoding in _UTF16_BOMS.items():
             if head.startswith(bom):
-                raise BadFileError(f"{encoding} text (its byte-order mark); Landfall reads UTF-8")
+                raise ContentError(f"{encoding} text (its byte-order mark); Landfall reads UTF-8")
         if head.startswith(UTF8_BOM):
             head, self.bom_stripped = head[len(UTF8_BOM) :], True
         yield from _prepend(head, stream)
@@ -148,7 +154,7 @@ class PlainContent:
         for chunk in stream:
             seen += len(chunk)
             if seen > self._max_bytes:
-                raise BadFileError(
+                raise ContentError(
                     f"{self.compression}-compressed file decompresses to over the zone limit of "
                     f"{self._max_bytes} bytes"
                 )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from landing import dlt_loader, ledger, raw_load, sling_loader
-from landing.content import PlainContent
+from landing.content import ContentError, PlainContent
 from landing.identifiers import quote_identifier, quote_literal
 from landing.objects import LandedObject, clean_etag, short_hash
 from landing.quarantine import quarantine_object
@@ -71,7 +71,7 @@ def _download_checked(
         try:
             records = check_content(zone, tee())
         except BadFileError as exc:
-            if plain.compression and not str(exc).startswith(plain.compression):
+            if plain.compression and not isinstance(exc, ContentError):
                 raise BadFileError(
                     f"{exc} (in its {plain.compression}-decompressed content)"
                 ) from None

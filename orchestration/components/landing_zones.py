@@ -168,7 +168,7 @@ def file_check_result(
             "landfall status)"
         )
     metadata: dict[str, object] = {
-        "files": len(files),
+        "files_in_run": len(files),
         "quarantined_count": len(quarantined),
         "quarantined": dg.MetadataValue.json(quarantined),
         "zone_quarantined_now": zone_quarantined,
