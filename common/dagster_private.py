@@ -7,6 +7,10 @@ moves or changes it. Import these from here, never from `dagster._…` directly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from dagster import DagsterInstance
+
 # --- declarative automation: our on_upstream_change condition (orchestration.upstream_change) --
 # A custom AutomationCondition's evaluate() receives and returns subsets of this type; Dagster
 # exports the condition and context classes but not the subset type they traffic in.
@@ -54,6 +58,17 @@ from dagster._utils.caching_instance_queryer import CachingInstanceQueryer
 # parse them, so a bad `cron_schedule` fails at load with the asset named, not at the first tick.
 from dagster._utils.schedules import is_valid_cron_string
 
+
+def add_run_tags(instance: DagsterInstance, run_id: str, tags: Mapping[str, str]) -> None:
+    """Tag a run from inside it (the landing step tags its run with what it quarantined).
+
+    `DagsterInstance.add_run_tags` is not marked @public in dagster 1.13.27, and no public API
+    adds tags once a run has started (dagster #27502 asks for one); Dagster's own run launchers
+    use this method to tag runs.
+    """
+    instance.add_run_tags(run_id, dict(tags))
+
+
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
@@ -65,6 +80,7 @@ __all__ = [
     "EntitySubset",
     "InstigatorType",
     "UnresolvedAssetJobDefinition",
+    "add_run_tags",
     "executable_in_same_run",
     "is_valid_cron_string",
 ]

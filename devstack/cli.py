@@ -177,18 +177,57 @@ def _cmd_status(args: argparse.Namespace) -> int:
         with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
             entries = ledger.entries(con, args.zone)
     pending = [(z, k) for z, k in _pending(entries, home) if not args.zone or z == args.zone]
+    ignored, unlisted = _ignored(settings)
+    ignored = [o for o in ignored if not args.zone or args.zone in o.zone.split(",")]
     print(f"{'zone':<10} {'state':<12} {'rows':>8}  {'etag':<12} key / reason")
     for zone, key in pending:
         print(f"{zone:<10} {'pending':<12} {'':>8}  {'':<12} {key}")
     for e in entries:
         reason = f"  -- {e.reason}" if e.reason else ""
         print(f"{e.zone:<10} {e.state:<12} {e.rows:>8}  {e.etag[:12]:<12} {e.object_key}{reason}")
+    for o in ignored:
+        print(f"{o.zone:<10} {'ignored':<12} {'':>8}  {o.etag[:12]:<12} {o.key}  -- {o.reason}")
     counts: dict[str, int] = {"pending": len(pending)}
     for e in entries:
         counts[e.state] = counts.get(e.state, 0) + 1
+    if ignored:
+        counts["ignored"] = len(ignored)
     print("\n" + ", ".join(f"{state} {n}" for state, n in counts.items()))
+    if unlisted:
+        print(f"ignored objects not checked: {unlisted}")
     _print_source_freshness(home)
     return 0
+
+
+def _ignored(settings) -> tuple[list, str | None]:
+    """Objects under a zone prefix that no zone pattern takes, and why the bucket could not be
+    listed (None when it was)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from devstack.local_stack import local_environment
+    from landing.zones import load_zones
+    from sensors.listing import ignored_objects
+
+    env = local_environment(settings)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+    )
+    by_bucket: dict[str, list] = {}
+    for zone in load_zones():
+        by_bucket.setdefault(zone.bucket or settings.bucket, []).append(zone)
+    try:
+        return [
+            o for bucket, zs in by_bucket.items() for o in ignored_objects(s3, bucket, zs)
+        ], None
+    except (BotoCoreError, ClientError) as exc:
+        return [], f"S3 at {settings.s3_endpoint or 'AWS'}: {exc} (is the stack up? landfall dev)"
 
 
 def _print_source_freshness(home: str) -> None:

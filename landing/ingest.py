@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from landing import ledger, raw_load
+from landing.content import ContentError, PlainContent
 from landing.objects import LandedObject, clean_etag, short_hash
 from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, check_content, check_object
@@ -43,23 +44,36 @@ def head_object(client: Any, bucket: str, zone: ZoneSpec, key: str) -> LandedObj
 
 def _download_checked(
     client, bucket: str, zone: ZoneSpec, obj: LandedObject, folder: Path
-) -> tuple[Path, int]:
+) -> tuple[Path, int, PlainContent]:
     """Stream this exact version (If-Match: ETag) to a local file while validating it.
 
     The loaders read that copy: the bytes loaded are the bytes validated, even if the key is
-    overwritten meanwhile, and the object is downloaded once.
+    overwritten meanwhile, and the object is downloaded once. The copy is plain: compression
+    (detected by content) undone and a UTF-8 byte-order mark dropped on the way.
     """
     path = folder / f"object.{zone.format}"
     body = client.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag)["Body"]
+    plain = PlainContent(
+        body.iter_chunks(chunk_size=1 << 20),
+        text=zone.format != "parquet",
+        max_bytes=zone.max_file_bytes,
+    )
     with path.open("wb") as out:
 
         def tee() -> Iterator[bytes]:
-            for chunk in body.iter_chunks(chunk_size=1 << 20):
+            for chunk in plain:
                 out.write(chunk)
                 yield chunk
 
-        records = check_content(zone, tee())
-    return path, records
+        try:
+            records = check_content(zone, tee())
+        except BadFileError as exc:
+            if plain.compression and not isinstance(exc, ContentError):
+                raise BadFileError(
+                    f"{exc} (in its {plain.compression}-decompressed content)"
+                ) from None
+            raise
+    return path, records, plain
 
 
 @dataclass
@@ -120,6 +134,7 @@ class FileOutcome:
     reason: str | None = None  # set when quarantined
     counts: dict[str, int] = field(default_factory=dict)
     timing: dict[str, float] = field(default_factory=dict)
+    compression: str | None = None  # what was decompressed on download (gzip, …)
 
 
 @dataclass
@@ -129,10 +144,11 @@ class _Fetched:
     obj: LandedObject
     local_copy: Path
     records: int
+    plain: PlainContent
 
 
 def _fetch(
-    zone: ZoneSpec, client: Any, bucket: str, key: str, folder: Path
+    log: FileLog, zone: ZoneSpec, client: Any, bucket: str, key: str, folder: Path
 ) -> _Fetched | FileOutcome:
     """The object's current version downloaded and validated into `folder`, or the outcome
     that ends it here (deleted, or a bad file with its reason)."""
@@ -146,10 +162,31 @@ def _fetch(
     try:
         check_object(zone, obj.key, obj.size)
         folder.mkdir(parents=True)
-        local_copy, records = _download_checked(client, bucket, zone, obj, folder)
+        local_copy, records, plain = _download_checked(client, bucket, zone, obj, folder)
     except BadFileError as exc:
         return FileOutcome(obj, reason=str(exc))
-    return _Fetched(obj, local_copy, records)
+    if plain.compression:
+        log.info(f"s3://{bucket}/{key}: {plain.compression}-compressed, decompressed")
+    if plain.bom_stripped:
+        log.debug(f"s3://{bucket}/{key}: UTF-8 byte-order mark dropped")
+    return _Fetched(obj, local_copy, records, plain)
+
+
+def _record_empty(
+    zone: ZoneSpec,
+    fetched: _Fetched,
+    warehouse: LandingWarehouse,
+    warehouse_lock: threading.Lock,
+) -> FileOutcome:
+    """A valid empty export (a header, no records): no loader runs, 0 rows = 0 records."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse_lock, warehouse.connect() as con:
+        raw_load.record_empty_export(con, zone, fetched.obj, now)
+    return FileOutcome(
+        fetched.obj,
+        counts={t: 0 for t in [zone.table_name, *zone.child_tables]},
+        compression=fetched.plain.compression,
+    )
 
 
 def _finish(
@@ -184,7 +221,7 @@ def _load_alone(
 ) -> FileOutcome:
     """Stage and merge one object on its own (dlt zones, Sling-only replications, a batch
     that failed); a contract breach becomes its quarantine reason."""
-    outcome = FileOutcome(fetched.obj)
+    outcome = FileOutcome(fetched.obj, compression=fetched.plain.compression)
     try:
         outcome.counts, outcome.timing = _load(
             log,
@@ -204,7 +241,7 @@ def _merge_from_batch(
     con: Any, zone: ZoneSpec, staging: Staging, fetched: _Fetched, loaded_at: datetime
 ) -> FileOutcome:
     """One object's rows out of the run's shared stage: its own transaction and ledger row."""
-    outcome = FileOutcome(fetched.obj)
+    outcome = FileOutcome(fetched.obj, compression=fetched.plain.compression)
     tables = [replace(t, source_file=str(fetched.local_copy)) for t in staging.tables]
     started = time.monotonic()
     try:
@@ -272,13 +309,20 @@ def ingest_objects(
         def fetch(item: tuple[int, str]) -> _Fetched | FileOutcome | Exception:
             index, key = item
             try:
-                return _fetch(zone, client, bucket, key, Path(run_dir) / f"object-{index}")
+                return _fetch(
+                    logs[key], zone, client, bucket, key, Path(run_dir) / f"object-{index}"
+                )
             except Exception as exc:  # noqa: BLE001 - isolated per object, reported to the caller
                 return exc
 
         fetched: list[_Fetched] = []
         for key, result in zip(keys, pool.map(fetch, enumerate(keys)), strict=True):
-            if isinstance(result, _Fetched):
+            if isinstance(result, _Fetched) and result.records == 0:
+                try:
+                    results[key] = _record_empty(zone, result, warehouse, warehouse_lock)
+                except Exception as exc:  # noqa: BLE001 - isolated per object
+                    results[key] = exc
+            elif isinstance(result, _Fetched):
                 fetched.append(result)
             else:
                 results[key] = result
@@ -345,6 +389,7 @@ def _merge_shared_stage(
                 reason=refused.get(f.obj.key),
                 counts={zone.table_name: loaded[f.obj.key]} if f.obj.key in loaded else {},
                 timing=timing,
+                compression=f.plain.compression,
             )
             for f in fetched
         }

@@ -174,3 +174,13 @@ def current_entries(
         ).fetchall()
         found |= {(row[1], row[2]): LedgerEntry(*row) for row in rows}
     return found
+
+
+def quarantined_count(con: Session, zone: str) -> int:
+    """How many keys of a zone are quarantined in their current version (a re-upload that loads
+    supersedes the bad one)."""
+    if not _exists(con):
+        return 0
+    return con.execute(
+        f"SELECT count(*) FROM {_ledger(con)} WHERE zone = ? AND state = ?", [zone, QUARANTINED]
+    ).fetchone()[0]

@@ -229,6 +229,23 @@ def record_quarantine(
     at: datetime,
 ) -> None:
     """Record a bad version; it replaces the key's earlier rows (its current content is bad)."""
+    _record_without_rows(con, zone, obj, ledger.QUARANTINED, at, reason)
+
+
+def record_empty_export(con: Session, zone: ZoneSpec, obj: LandedObject, at: datetime) -> None:
+    """Record a valid version with no records (a header-only export) as loaded with 0 rows; it
+    replaces the key's earlier rows like any load. No loader runs: there is nothing to stage."""
+    _record_without_rows(con, zone, obj, ledger.LOADED, at, None)
+
+
+def _record_without_rows(
+    con: Session,
+    zone: ZoneSpec,
+    obj: LandedObject,
+    state: str,
+    at: datetime,
+    reason: str | None,
+) -> None:
     dialect = dialect_of(con)
     ledger.ensure_ledger(con)
     tables = [
@@ -246,7 +263,7 @@ def record_quarantine(
             zone=zone.name,
             object_key=obj.key,
             etag=obj.etag,
-            state=ledger.QUARANTINED,
+            state=state,
             rows=0,
             size=obj.size,
             at=at,

@@ -97,8 +97,19 @@ def _count_csv_records(zone: ZoneSpec, lines: Iterable[str]) -> int:
 def check_content(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
     """Stream the file once: UTF-8, well-formed for its format, contract columns present.
 
-    Returns the number of data records seen. Types are checked later, against the staged rows.
+    Returns the number of data records seen (0 for a valid empty export, unless the zone's
+    `empty_files: quarantine` refuses it). Types are checked later, against the staged rows.
     """
+    records = _check_format(zone, chunks)
+    if records == 0 and zone.empty_files == "quarantine":
+        what = "a header but no records" if zone.format == "csv" else "no records"
+        raise BadFileError(
+            f"no rows: the file has {what} (zone {zone.name} sets empty_files: quarantine)"
+        )
+    return records
+
+
+def _check_format(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
     lines = _decoded_lines(chunks)
     if zone.format == "csv":
         return _count_csv_records(zone, lines)
@@ -115,9 +126,8 @@ def check_content(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
                 raise BadFileError(f"line {line_no} is not a JSON object")
             keys.update(record)
             records += 1
-        if records == 0:
-            raise BadFileError("no JSON records")
-        _check_columns(zone, sorted(keys))
+        if records:  # an empty export has no keys to check; the zone's policy decides on it
+            _check_columns(zone, sorted(keys))
         return records
     # parquet: footer-based; read it whole (parquet files are bounded by max_file_bytes)
     import pyarrow.parquet as pq

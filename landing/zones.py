@@ -21,6 +21,10 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SLING_DIR = Path(__file__).parent / "sling"
 
 # Contract types a zone may declare; the names are valid in DuckDB and Snowflake.
+# A compressed object matches the pattern of the plain file it holds: `*.csv` takes `a.csv.gz`.
+# Whether (and how) it is compressed is decided by its content, never by this suffix.
+COMPRESSION_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd")
+
 CONTRACT_TYPES = re.compile(
     r"^(bigint|integer|double|boolean|varchar|date|timestamp|timestamptz|decimal\(\d{1,2},\d{1,2}\))$"
 )
@@ -88,6 +92,9 @@ class ZoneSpec(BaseModel):
     child_tables: list[str] = Field(default_factory=list)  # dlt's normalised child tables
     columns: dict[str, str]
     max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    # A file with a header (or, for JSONL, only blank lines) and no records is a valid empty
+    # export: `load` records it loaded with 0 rows; `quarantine` refuses it as "no rows".
+    empty_files: Literal["load", "quarantine"] = "load"
     quarantine_prefix: str = "_quarantine/"
     sensor: SensorSpec = SensorSpec()
     retention: RetentionSpec = RetentionSpec()
@@ -177,13 +184,24 @@ class ZoneSpec(BaseModel):
         return re.compile(fnmatch.translate(self.pattern))
 
     def matches(self, key: str) -> bool:
-        """Whether an object key (full key, with the prefix) belongs to this zone."""
+        """Whether an object key (full key, with the prefix) belongs to this zone: its name
+        matches the pattern as it is, or without a compression suffix (`a.csv.gz` for `*.csv`)."""
         if not key.startswith(self.prefix) or key.endswith("/"):
             return False
-        return bool(self._regex.match(key[len(self.prefix) :]))
+        name = key[len(self.prefix) :]
+        return bool(self._regex.match(name) or self._regex.match(without_compression_suffix(name)))
 
     def sling_replication_path(self) -> Path:
         return SLING_DIR / f"{self.name}.yaml"
+
+
+def without_compression_suffix(name: str) -> str:
+    """`a.csv.gz` -> `a.csv`; a name without a compression suffix is returned unchanged."""
+    lowered = name.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _describe(error: ValidationError) -> str:

@@ -10,12 +10,13 @@ in that same second is still a new version.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from landing.objects import LandedObject, clean_etag
+from landing.zones import ZoneSpec
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,48 @@ def list_new_objects(
         at_newest |= cursor.versions_at_last
     after = max([o.key for o in taken] + ([cursor.start_after] if cursor.start_after else []))
     return taken, ListingCursor(newest, frozenset(at_newest), after if lexical_keys else None)
+
+
+@dataclass(frozen=True)
+class IgnoredObject:
+    """An object under a zone's prefix that no zone takes: never registered, never loaded."""
+
+    zone: str  # the zone(s) whose prefix holds it, comma-separated
+    key: str
+    etag: str
+    reason: str
+
+
+def ignored_objects(client: Any, bucket: str, zones: Sequence[ZoneSpec]) -> list[IgnoredObject]:
+    """Objects under the prefixes of `zones` (all in `bucket`) that match none of the zones
+    whose prefix holds them, in key order.
+
+    Read from the bucket when asked (`landfall status`), not recorded by the sensors: a sensor
+    may not write the warehouse's ledger, a cursor that remembered every skipped key would grow
+    without bound, and the bucket itself is the truth in both sensor modes (an SQS-mode sensor
+    never lists). It costs one listing of each prefix, what a list-mode sensor does per tick.
+    Folder markers and the zones' quarantine copies are not objects anyone dropped.
+    """
+    prefixes = sorted({z.prefix for z in zones})
+    roots = [p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes)]
+    quarantine = tuple({z.quarantine_prefix for z in zones})
+    ignored = []
+    for root in roots:
+        for page in _pages(client, bucket, root, None):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if key.endswith("/") or key.startswith(quarantine):
+                    continue
+                holding = [z for z in zones if key.startswith(z.prefix)]
+                if any(z.matches(key) for z in holding):
+                    continue
+                patterns = ", ".join(f"{z.name} ({z.pattern})" for z in holding)
+                ignored.append(
+                    IgnoredObject(
+                        zone=",".join(z.name for z in holding),
+                        key=key,
+                        etag=clean_etag(item["ETag"]),
+                        reason=f"matches no pattern of zone{'s' * (len(holding) > 1)} {patterns}",
+                    )
+                )
+    return sorted(ignored, key=lambda o: o.key)

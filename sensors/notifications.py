@@ -158,19 +158,78 @@ def notify_on_check_failure(context: dg.SensorEvaluationContext) -> dg.SkipReaso
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
         if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            key = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            description = (evaluation.description or "").strip()[:MAX_ERROR_CHARS]
-            link = f"{get_settings().ui_url}/assets/{'/'.join(evaluation.asset_key.path)}"
-            deliver(
-                subject=f"Landfall check failed: {key}",
-                text=f":warning: Landfall check failed: {key}\n{description}\n{link}",
-                details={
-                    "check": key,
-                    "run_id": record.run_id,
-                    "description": description,
-                    "ui_link": link,
-                },
-            )
+            message = check_failure_message(evaluation, record.run_id)
+            deliver(subject=message.subject, text=message.text, details=asdict(message))
             sent += 1
         context.update_cursor(str(record.timestamp))
     return dg.SkipReason(f"{sent} failed check(s) notified")
+
+
+@dataclass(frozen=True)
+class CheckFailureMessage:
+    check: str  # asset/key:check_name
+    run_id: str
+    description: str  # the check's own words, or "" when it gave none
+    files: list[str]  # the landed file(s) the check is about, when it names them
+    details: dict[str, str]  # its other short metadata (dbt: status, failed row count, test id)
+    ui_link: str
+
+    @property
+    def subject(self) -> str:
+        return f"Landfall check failed: {self.check}"
+
+    @property
+    def text(self) -> str:
+        lines = [
+            f":warning: Landfall check failed: {self.check} (run {self.run_id[:8]})",
+            self.description or "(the check gave no description)",
+        ]
+        if self.files:
+            lines.append(f"file(s): {', '.join(self.files)}")
+        lines += [f"{key}: {value}" for key, value in self.details.items()]
+        return "\n".join(lines)[:MAX_ERROR_CHARS] + f"\n{self.ui_link}"
+
+
+# Metadata whose value reads as one short line in a message; tables, schemas and the like are
+# left to the UI link.
+_SHORT_METADATA = (
+    dg.TextMetadataValue,
+    dg.IntMetadataValue,
+    dg.FloatMetadataValue,
+    dg.BoolMetadataValue,
+    dg.UrlMetadataValue,
+    dg.PathMetadataValue,
+    dg.JsonMetadataValue,
+)
+MAX_DETAIL_CHARS = 300
+
+
+def check_failure_message(evaluation: dg.AssetCheckEvaluation, run_id: str) -> CheckFailureMessage:
+    """What a failed check says, for a person: its description, the file(s) it names (the
+    landing check's `file` / `quarantined` metadata) and its other short metadata — a dbt test's
+    result has no description, only its status, failed row count and test id."""
+    metadata = dict(evaluation.metadata or {})
+    files: list[str] = []
+    if isinstance(file := metadata.pop("file", None), dg.TextMetadataValue) and file.value:
+        files.append(file.value)
+    quarantined = metadata.get("quarantined")
+    if isinstance(quarantined, dg.JsonMetadataValue) and isinstance(quarantined.value, dict):
+        files += [f for f in quarantined.value if f not in files]
+        metadata.pop("quarantined")  # its reasons are in the description
+    description = (evaluation.description or "").strip()[:MAX_ERROR_CHARS]
+    details = {}
+    for key, value in metadata.items():
+        if not isinstance(value, _SHORT_METADATA):
+            continue
+        raw = value.value
+        text = json.dumps(raw, default=str) if isinstance(raw, dict | list) else str(raw)
+        if text.strip() and not (key == "reason" and text in description):  # not said twice
+            details[key] = text[:MAX_DETAIL_CHARS]
+    return CheckFailureMessage(
+        check=f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
+        run_id=run_id,
+        description=description,
+        files=files,
+        details=details,
+        ui_link=f"{get_settings().ui_url}/assets/{'/'.join(evaluation.asset_key.path)}",
+    )

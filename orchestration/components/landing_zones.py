@@ -9,11 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from common.dagster_private import UnresolvedAssetJobDefinition
+from common.dagster_private import UnresolvedAssetJobDefinition, add_run_tags
 from common.settings import PROJECT_ROOT
 from landing.bucket import LandingBucket
 from landing.identifiers import qualified
 from landing.ingest import FileOutcome, ingest_objects, recorded_outcomes
+from landing.ledger import quarantined_count
 from landing.objects import object_key_for, short_hash
 from landing.warehouse import LandingWarehouse
 from landing.zones import ZONES_DIR, ZoneSpec, load_zones
@@ -27,6 +28,7 @@ from orchestration.table_metadata import column_schema
 from sensors.landing import build_landing_sensor
 
 FILE_CHECK = "file_accepted"
+QUARANTINED_TAG = "landfall/quarantined"  # run tag: how many files the run quarantined
 
 
 def zone_partitions(zone: ZoneSpec) -> dg.DynamicPartitionsDefinition:
@@ -51,6 +53,8 @@ def _file_metadata(bucket: str, outcome: FileOutcome) -> dict[str, object]:
     }
     if outcome.reason:
         metadata["landfall/quarantine_reason"] = outcome.reason
+    if outcome.compression:
+        metadata["landfall/compression"] = outcome.compression
     return metadata
 
 
@@ -103,6 +107,9 @@ def ingest_partitions(
 
     with warehouse.connect(read_only=True) as con:
         schemas = {t[-1]: column_schema(con, *t) for t in zone.table_keys}
+        zone_quarantined = quarantined_count(con, zone.name)
+    # The per-file verdict: each partition's own materialization carries its state and reason,
+    # so a later run of other partitions never hides it.
     for partition_key, outcome in outcomes.items():
         for table_key in zone.table_keys:
             context.add_asset_metadata(
@@ -114,7 +121,11 @@ def ingest_partitions(
                 partition_key=partition_key,
             )
 
-    quarantined = {o.obj.key: o.reason for o in outcomes.values() if o.reason}
+    quarantined = {
+        f"s3://{bucket}/{o.obj.key}": o.reason for o in outcomes.values() if o.reason is not None
+    }
+    if quarantined:  # the run says so in the Runs list, filterable by tag
+        add_run_tags(context.instance, context.run.run_id, {QUARANTINED_TAG: str(len(quarantined))})
     versions = sorted(f"{o.obj.etag}:{'q' if o.reason else 'ok'}" for o in outcomes.values())
     data_version = versions[0] if len(versions) == 1 else short_hash("\n".join(versions), 24)
     for table_key in zone.table_keys:
@@ -131,21 +142,41 @@ def ingest_partitions(
             },
             data_version=dg.DataVersion(data_version) if versions else None,
         )
-    if len(keys) == 1:
-        file = f"s3://{bucket}/{keys[0]}"
-        reason = quarantined.get(keys[0])
-        description = reason or "file passed validation and its contract"
-        metadata = {"file": file, "reason": reason or ""}
+    yield file_check_result(main_key, bucket, keys, quarantined, zone_quarantined)
+
+
+def file_check_result(
+    asset_key: dg.AssetKey,
+    bucket: str,
+    keys: list[str],
+    quarantined: dict[str, str],
+    zone_quarantined: int,
+) -> dg.AssetCheckResult:
+    """The `file_accepted` verdict on the files of this run, naming each one quarantined and
+    why; how many files of the zone stay quarantined from earlier runs is said either way."""
+    files = [f"s3://{bucket}/{k}" for k in keys]
+    if quarantined:
+        listed = "; ".join(f"{f}: {r}" for f, r in list(quarantined.items())[:20])
+        more = f"; and {len(quarantined) - 20} more" if len(quarantined) > 20 else ""
+        description = f"{len(quarantined)} of {len(files)} files quarantined: {listed}{more}"
     else:
-        description = (
-            f"{len(quarantined)} of {len(keys)} files quarantined: "
-            + "; ".join(f"{k}: {r}" for k, r in list(quarantined.items())[:20])
-            if quarantined
-            else f"all {len(keys)} files passed validation and their contract"
+        description = f"all {len(files)} files passed validation and their contract"
+    earlier = zone_quarantined - len(quarantined)
+    if earlier > 0:
+        description += (
+            f" ({earlier} other files of the zone stay quarantined from earlier runs: "
+            "landfall status)"
         )
-        metadata = {"quarantined": dg.MetadataValue.json(quarantined), "files": len(keys)}
-    yield dg.AssetCheckResult(
-        asset_key=main_key,
+    metadata: dict[str, object] = {
+        "files_in_run": len(files),
+        "quarantined_count": len(quarantined),
+        "quarantined": dg.MetadataValue.json(quarantined),
+        "zone_quarantined_now": zone_quarantined,
+    }
+    if len(files) == 1:
+        metadata |= {"file": files[0], "reason": quarantined.get(files[0], "")}
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
         check_name=FILE_CHECK,
         passed=not quarantined,
         severity=dg.AssetCheckSeverity.ERROR,

@@ -3,6 +3,8 @@ nothing twice, bad files quarantined with their reason, awkward keys handled."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -68,7 +70,16 @@ def test_awkward_keys_load_with_their_exact_key(bucket, warehouse):
     assert {k for k, _ in _ledger(warehouse)} == set(AWKWARD_KEYS)
 
 
-def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(bucket, warehouse):
+def _dagster_home(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(
+    bucket, warehouse, tmp_path, monkeypatch, capsys
+):
     zone = ZONES["orders"].model_copy(update={"max_file_bytes": 2_000})
     bad = {
         "orders/empty.csv": (b"", "empty file"),
@@ -89,12 +100,56 @@ def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(bucket
             + _orders(3, 4, 5)[len(HEADER) :],
             "a quote opened in the record on line 3 never closes",
         ),
+        # compression is named: what Landfall cannot decompress, and what it found inside
+        "orders/zstd.csv": (
+            b"\x28\xb5\x2f\xfd" + b"\x00" * 16,
+            "zstd-compressed (detected by its first bytes): Landfall decompresses gzip",
+        ),
+        "orders/gzip-latin1.csv.gz": (
+            gzip.compress(
+                HEADER.encode() + "1,1,2026-10-01 10:00:00,1.0,caf\xe9\n".encode("latin-1")
+            ),
+            "(in its gzip-decompressed content)",
+        ),
+        "orders/truncated.csv.gz": (gzip.compress(_orders(1, 2, 3))[:-12], "gzip-compressed but"),
+        # small compressed, over the limit once decompressed
+        "orders/bomb.csv.gz": (
+            gzip.compress(HEADER.encode() + b"1,1,2026-10-01 10:00:00,1.50,placed\n" * 100),
+            "gzip-compressed file decompresses to over the zone limit of 2000 bytes",
+        ),
+        "orders/utf16.csv": (_orders(1).decode().encode("utf-16"), "UTF-16 little-endian"),
     }
-    bucket.put({key: body for key, (body, _) in bad.items()} | {"orders/good.csv": _orders(1, 2)})
-    with dg.instance_for_test() as instance:
+    good = {  # key -> (body, rows)
+        "orders/good.csv": (_orders(1, 2), 2),
+        "orders/bom.csv": (b"\xef\xbb\xbf" + _orders(3, 4), 2),
+        "orders/header-only.csv": (HEADER.encode(), 0),
+        "orders/gzip-named-plain.csv": (gzip.compress(_orders(5, 6)), 2),
+        "orders/gzipped.csv.gz": (gzip.compress(b"\xef\xbb\xbf" + _orders(7, 8, 9)), 3),
+        "orders/bzipped.csv.bz2": (bz2.compress(_orders(10)), 1),
+    }
+    # a zone that refuses empty exports; its own prefix, so the two zones never share a key
+    strict = zone.model_copy(update={"prefix": "strict-orders/", "empty_files": "quarantine"})
+    bad["strict-orders/header-only.csv"] = (HEADER.encode(), "no rows: the file has a header")
+    unmatched = {"orders/readme.txt": b"exports land here\n", "orders/2026/": b""}
+    bucket.put(
+        {key: body for key, (body, _) in bad.items()}
+        | {key: body for key, (body, _) in good.items()}
+        | unmatched
+    )
+    home = _dagster_home(tmp_path)
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
         _tick_and_ingest(instance, bucket, warehouse, zone=zone)
+        _tick_and_ingest(instance, bucket, warehouse, zone=strict)
+        partitions = instance.get_dynamic_partitions(zone.partitions_name)
     entries = {key: e for (key, _), e in _ledger(warehouse).items()}
-    assert entries["orders/good.csv"].state == "loaded"
+    assert sorted(entries) == sorted([*bad, *good])  # unmatched keys were never registered
+    assert sorted(partitions) == sorted(entries)
+    for key, (_, rows) in good.items():
+        assert (entries[key].state, entries[key].rows, entries[key].reason) == (
+            "loaded",
+            rows,
+            None,
+        )
     for key, (_, reason) in bad.items():
         assert entries[key].state == "quarantined", key
         assert reason in entries[key].reason, (key, entries[key].reason)
@@ -109,10 +164,29 @@ def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(bucket
             bucket.s3.get_object(Bucket=bucket.landing.bucket, Key=copy)["Body"].read()
         )
         assert reason_doc["key"] == key and reason in reason_doc["reason"]
-    assert _rows_by_file(warehouse) == {"orders/good.csv": 2}
+    assert _rows_by_file(warehouse) == {k: rows for k, (_, rows) in good.items() if rows}
+    with warehouse.connect(read_only=True) as con:
+        bom_rows = con.execute(
+            "select order_id from raw.orders where _landfall_file = 'orders/bom.csv' order by 1"
+        ).fetchall()
+    assert bom_rows == [(3,), (4,)]
     # nothing is deleted from the landing prefix
     landed = bucket.s3.list_objects_v2(Bucket=bucket.landing.bucket, Prefix="orders/")
-    assert len(landed["Contents"]) == len(bad) + 1
+    assert len(landed["Contents"]) == len(bad) - 1 + len(good) + len(unmatched)
+
+    # an object no pattern takes is listed as ignored with the reason, never silently dropped
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("LANDFALL_WAREHOUSE_PATH", warehouse.path)
+    monkeypatch.setenv("LANDFALL_BUCKET", bucket.landing.bucket)
+    from devstack.cli import main
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    [line] = [x for x in out if "orders/readme.txt" in x]
+    assert line.split()[:2] == ["orders", "ignored"]
+    assert line.endswith("-- matches no pattern of zone orders (*.csv)")
+    assert not [x for x in out if "orders/2026/" in x]  # a folder marker is not an object
+    assert "ignored 1" in next(x for x in out if x.startswith("pending "))
 
 
 def test_blank_lines_between_records_load_every_record(bucket, warehouse):
@@ -163,6 +237,55 @@ def test_overwrite_supersedes_the_earlier_version_and_its_rows(bucket, warehouse
     versions = sorted(_ledger(warehouse).values(), key=lambda e: e.updated_at)
     assert [(e.state, e.rows) for e in versions] == [("superseded", 0), ("loaded", 2)]
     assert _rows_by_file(warehouse) == {"orders/a.csv": 2}
+
+
+def test_an_empty_export_replaces_the_earlier_version_and_its_rows(bucket, warehouse):
+    """A header-only file is a valid export of nothing: no loader runs, the ledger says loaded
+    with 0 rows (0 records validated, 0 rows written) and the key's earlier rows are gone."""
+    bucket.put({"orders/a.csv": _orders(1, 2, 3)})
+    with dg.instance_for_test() as instance:
+        first = _tick_and_ingest(instance, bucket, warehouse)
+        bucket.put({"orders/a.csv": HEADER.encode() + b"\n"})
+        second = _tick_and_ingest(instance, bucket, warehouse, cursor=first.cursor)
+        [mat] = [
+            r.asset_materialization
+            for r in instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(["raw", "orders"])), limit=1
+            ).records
+        ]
+    assert len(second.run_requests) == 1
+    versions = sorted(_ledger(warehouse).values(), key=lambda e: e.updated_at)
+    assert [(e.state, e.rows, e.reason) for e in versions] == [
+        ("superseded", 0, None),
+        ("loaded", 0, None),
+    ]
+    assert _rows_by_file(warehouse) == {}
+    assert mat.partition == "orders/a.csv"
+    assert mat.metadata["landfall/state"].value == "loaded"
+    assert mat.metadata["dagster/row_count"].value == 0
+
+
+@pytest.mark.parametrize(
+    ("empty_files", "state", "reason"),
+    [("load", "loaded", None), ("quarantine", "quarantined", "no rows: the file has no records")],
+)
+def test_a_jsonl_file_of_blank_lines_follows_the_zone_policy(
+    bucket, warehouse, empty_files, state, reason
+):
+    zone = ZONES["events"].model_copy(update={"empty_files": empty_files})
+    bucket.put({"events/blank.jsonl": b"\n  \n\n", "events/zero.jsonl": b""})
+    with dg.instance_for_test() as instance:
+        _tick_and_ingest(instance, bucket, warehouse, zone=zone)
+    states = {key: e for (key, _), e in _ledger(warehouse).items()}
+    blank = states["events/blank.jsonl"]
+    assert (blank.state, blank.rows) == (state, 0)
+    assert (blank.reason or "")[: len(reason or "")] == (reason or "")
+    assert (blank.reason is None) == (reason is None)
+    # 0 bytes is no export at all (not even a newline): quarantined whatever the policy
+    assert (states["events/zero.jsonl"].state, states["events/zero.jsonl"].reason) == (
+        "quarantined",
+        "empty file (0 bytes)",
+    )
 
 
 def test_object_deleted_before_ingestion_is_recorded_not_crashed(bucket, warehouse):
@@ -228,11 +351,10 @@ def test_status_lists_each_object_once_in_one_state(
     bucket.put(
         {"orders/a.csv": _orders(1, 2), "orders/bad.csv": b"", "orders/later.csv": _orders(3)}
     )
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = _dagster_home(tmp_path)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("LANDFALL_WAREHOUSE_PATH", warehouse.path)
+    monkeypatch.setenv("LANDFALL_BUCKET", bucket.landing.bucket)
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         result = tick(instance, ZONES["orders"], bucket.landing, None)
         for request in result.run_requests:

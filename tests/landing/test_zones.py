@@ -25,6 +25,15 @@ def test_shipped_zones_load() -> None:
     assert zones["orders"].matches("orders/2026-11-01/a b.csv")
     assert not zones["orders"].matches("orders/2026-11-01/a.json")
     assert not zones["orders"].matches("customers/a.csv")
+    assert zones["orders"].empty_files == "load"
+
+
+def test_a_pattern_takes_its_files_under_a_compression_suffix() -> None:
+    orders = {z.name: z for z in load_zones()}["orders"]  # pattern *.csv
+    for key in ("orders/a.csv.gz", "orders/a.csv.GZ", "orders/a.csv.zst", "orders/a.csv.bz2"):
+        assert orders.matches(key), key
+    for key in ("orders/a.gz", "orders/a.json.gz", "orders/a.csv.tar", "orders/.gz"):
+        assert not orders.matches(key), key
 
 
 @pytest.mark.parametrize(
@@ -36,6 +45,7 @@ def test_shipped_zones_load() -> None:
         ({"columns": {"order_id": "blob"}}, "columns", "unsupported type 'blob'"),
         ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
         ({"pattern": "([", "pattern_kind": "regex"}, "<root>", "not a valid regex"),
+        ({"empty_files": "skip"}, "empty_files", "Input should be 'load' or 'quarantine'"),
     ],
 )
 def test_invalid_zone_names_file_field_and_reason(

@@ -98,6 +98,53 @@ def test_a_burst_is_one_run_and_one_bad_file_fails_no_other(bucket, warehouse):
         assert con.execute("select count(*) from raw.orders").fetchone()[0] == 14
 
 
+def _latest_partition_metadata(instance, partition: str) -> dict:
+    [record] = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(["raw", "orders"]), asset_partitions=[partition]
+        ),
+        limit=1,
+    ).records
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+def test_a_run_that_quarantines_says_so_and_a_later_clean_run_hides_nothing(bucket, warehouse):
+    bad = "orders/f1.csv"
+    files = {f"orders/f{i}.csv": _orders(i) for i in range(3)}
+    files[bad] = HEADER.encode() + b"1,2,not-a-date,3.50,placed\n"
+    bucket.put(files)
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, bucket)
+        [request] = first.run_requests
+        run = _run(instance, bucket, warehouse, request)
+        assert run.success  # a quarantine is a verdict on a file, not a failed run
+        # the Runs list shows it: a tag on the run, filterable
+        assert instance.get_run_by_id(run.run_id).tags["landfall/quarantined"] == "1"
+        tagged = instance.get_run_ids(dg.RunsFilter(tags={"landfall/quarantined": "1"}))
+        assert tagged == [run.run_id]
+        [check] = run.get_asset_check_evaluations()
+        url = f"s3://{bucket.landing.bucket}/{bad}"
+        assert list(check.metadata["quarantined"].value) == [url]
+        assert "not-a-date" in check.metadata["quarantined"].value[url]
+        assert check.metadata["quarantined_count"].value == 1
+
+        bucket.put({"orders/f3.csv": _orders(3)})
+        [clean_request] = _tick(instance, bucket, first.cursor).run_requests
+        clean = _run(instance, bucket, warehouse, clean_request)
+        assert clean.success
+        assert "landfall/quarantined" not in instance.get_run_by_id(clean.run_id).tags
+        [clean_check] = clean.get_asset_check_evaluations()
+        assert clean_check.passed
+        assert "1 other files of the zone stay quarantined from earlier runs" in (
+            clean_check.description
+        )
+        # the per-file verdict lives on the partition and outlasts the later run
+        verdict = _latest_partition_metadata(instance, bad)
+        assert verdict["landfall/state"] == "quarantined"
+        assert "not-a-date" in verdict["landfall/quarantine_reason"]
+        assert _latest_partition_metadata(instance, "orders/f3.csv")["landfall/state"] == "loaded"
+
+
 def test_reuploads_run_again_grouped_by_partition_order(bucket, warehouse):
     bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(5)})
     with dg.instance_for_test() as instance:

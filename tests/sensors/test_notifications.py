@@ -113,3 +113,68 @@ def test_failed_checks_are_notified_once_each(webhook):
     [payload] = webhook
     assert payload["landfall"]["check"] == "raw/checked:contract"
     assert "column amount" in payload["text"]
+
+
+def _check_tick(instance, cursor):
+    from sensors.notifications import notify_on_check_failure
+
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    notify_on_check_failure(context)
+    return context.cursor
+
+
+def test_a_quarantine_is_notified_with_the_file_and_its_reason(webhook, bucket, warehouse):
+    """The landing check, run for real against moto's S3: the message names file and reason."""
+    from tests.landing.helpers import ZONES, ingest, tick
+
+    zone = ZONES["orders"]
+    bad = "orders/dates.csv"
+    body = b"order_id,customer_id,order_ts,amount,status\n1,2,not-a-date,3.50,placed\n"
+    bucket.put({bad: body})
+    with dg.instance_for_test() as instance:
+        cursor = _check_tick(instance, None)
+        [request] = tick(instance, zone, bucket.landing, None).run_requests
+        run = ingest(instance, zone, request.partition_key, bucket.landing, warehouse)
+        _check_tick(instance, cursor)
+    [payload] = webhook
+    url = f"s3://{bucket.landing.bucket}/{bad}"
+    details = payload["landfall"]
+    assert details["check"] == "raw/orders:file_accepted"
+    assert details["run_id"] == run.run_id
+    assert details["files"] == [url]
+    assert "column order_ts: 1 value(s) are not timestamp" in details["description"]
+    assert url in payload["text"] and "not-a-date" in payload["text"]
+
+
+def test_a_check_without_a_description_is_notified_with_what_its_metadata_says(webhook):
+    """A dbt test's check result has no description, only metadata (status, failed rows, the
+    test's id): the message carries those instead of an empty line."""
+
+    @dg.asset(
+        key=["marts", "orders"],
+        check_specs=[dg.AssetCheckSpec("accepted_values_status", asset=["marts", "orders"])],
+    )
+    def orders():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "unique_id": "test.landfall.accepted_values_fct_orders_status",
+                "status": "fail",
+                "dagster_dbt/failed_row_count": 7,
+                "dagster/column_schema": dg.TableSchema(columns=[]),  # not a one-liner: left out
+            },
+        )
+
+    with dg.instance_for_test() as instance:
+        cursor = _check_tick(instance, None)
+        dg.materialize([orders], instance=instance)
+        _check_tick(instance, cursor)
+    [payload] = webhook
+    text = payload["text"]
+    assert "(the check gave no description)" in text
+    assert "dagster_dbt/failed_row_count: 7" in text and "status: fail" in text
+    assert "unique_id: test.landfall.accepted_values_fct_orders_status" in text
+    assert "column_schema" not in text
+    assert payload["landfall"]["details"]["dagster_dbt/failed_row_count"] == "7"
