@@ -8,9 +8,6 @@ FRESHNESS_STATE_CHANGE events the notification sensor reads. Nothing here fakes 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,19 +15,15 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.definitions.freshness import FreshnessState
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-from dagster._daemon.freshness import FreshnessDaemon
+from dagster._core.test_utils import freeze_time
 
-from common.settings import PROJECT_ROOT, Settings
+from common.settings import Settings
 from landing.zones import FreshnessSpec, parse_lag
 from orchestration import ingestion, transformation
 from orchestration.freshness import dbt_freshness
 from orchestration.source_freshness import latest_freshness
 from orchestration.translation import LandfallDbtTranslator
+from tests.freshness_daemon import daemon_workspace, evaluate_freshness
 from tests.landing.helpers import ZONES, ingest
 from tests.orchestration import freshness_start_location
 
@@ -106,22 +99,6 @@ def test_an_invalid_dbt_freshness_fails_naming_the_file_and_the_asset() -> None:
     assert "max_lag: Field required" in message and "lag: Extra inputs are not permitted" in message
 
 
-@contextmanager
-def _workspace(instance: dg.DagsterInstance, module: str) -> Iterator[WorkspaceProcessContext]:
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(
-            executable_path=sys.executable,
-            module_name=module,
-            attribute="defs",
-            working_directory=str(PROJECT_ROOT),
-        ),
-        location_name=module.rsplit(".", 1)[-1],
-    )
-    target = InProcessWorkspaceLoadTarget(origin)
-    with create_test_daemon_workspace_context(target, instance) as context:
-        yield context
-
-
 class Clock:
     """Dagster's freshness daemon and our sensor, ticked at a frozen moment."""
 
@@ -131,7 +108,7 @@ class Clock:
 
     def tick(self, at: datetime) -> None:
         with freeze_time(at):
-            list(FreshnessDaemon().run_iteration(self.workspace))  # what the daemon runs
+            evaluate_freshness(self.workspace)
             context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor)
             self.sensor(context)
             self.cursor = context.cursor
@@ -179,7 +156,10 @@ def test_a_stale_raw_table_is_notified_once_and_nothing_before_its_first_landing
     assert customers_lag > orders_lag  # the sequence below relies on it
     bucket.put({"orders/first.csv": ORDERS_CSV})
     t0 = datetime.now(UTC).replace(microsecond=0)
-    with dg.instance_for_test() as instance, _workspace(instance, "orchestration.ingestion") as ws:
+    with (
+        dg.instance_for_test() as instance,
+        daemon_workspace(instance, "orchestration.ingestion") as ws,
+    ):
         clock = Clock(instance, ws, sensor)
         clock.tick(t0)  # start-up, nothing landed
         assert clock.state(RAW_ORDERS) == FreshnessState.UNKNOWN  # not FAIL: never materialized
@@ -229,7 +209,7 @@ def test_an_explicit_start_holds_failures_back_until_the_first_expected_landing(
     from_registration = dg.AssetKey(["raw", "from_registration"])
     lag = timedelta(hours=26)
     t0 = module.START - timedelta(days=10)
-    with dg.instance_for_test() as instance, _workspace(instance, module.__name__) as ws:
+    with dg.instance_for_test() as instance, daemon_workspace(instance, module.__name__) as ws:
         clock = Clock(instance, ws, sensor)
         clock.tick(t0)
         with freeze_time(t0 + timedelta(hours=1)):
