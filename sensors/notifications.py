@@ -186,9 +186,11 @@ FRESHNESS_FAIL, FRESHNESS_UNKNOWN = "FAIL", "UNKNOWN"
 
 @dataclass(frozen=True)
 class FreshnessGrace:
-    """No freshness failure of an asset counts before its first expected landing: `max_lag` after
-    `start`, or after Dagster first evaluated its freshness if that is later (on a new stack,
-    right after start-up, nothing has landed yet and nothing is late)."""
+    """No freshness failure of an asset counts before its first expected landing.
+
+    Never materialized (UNKNOWN): the grace ends `max_lag` after `start`, or after the daemon
+    first evaluated the asset if that is later, so on a new stack right after start-up nothing
+    is late. Stale (FAIL): it has landed before, so only an explicit `start` holds it back."""
 
     max_lag: timedelta
     start: datetime | None = None
