@@ -50,6 +50,11 @@ from dagster._core.storage.tags import (
 # health-check` costs a Python start per poll.
 from dagster._grpc.client import DagsterGrpcClient
 
+# Dagster's clock. Its freshness daemon judges FreshnessPolicies by it, so the freshness
+# notification sensor judges grace periods by the same clock (and tests that freeze it with
+# Dagster's freeze_time move both together).
+from dagster._time import get_current_timestamp
+
 # The per-tick cache every condition evaluation shares (AutomationContext exposes it typed as
 # this); in-progress runs are read once per tick keyed on it.
 from dagster._utils.caching_instance_queryer import CachingInstanceQueryer
@@ -82,5 +87,6 @@ __all__ = [
     "UnresolvedAssetJobDefinition",
     "add_run_tags",
     "executable_in_same_run",
+    "get_current_timestamp",
     "is_valid_cron_string",
 ]

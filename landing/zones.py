@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -64,16 +65,61 @@ class RetentionSpec(BaseModel):
     remove_per_tick: int = Field(default=10_000, ge=1)
 
 
-class FreshnessSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_lag: str  # e.g. "26h": the raw table must have been loaded within this lag
+_LAG = re.compile(r"^(\d+)\s*([smhd])$")
+_LAG_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
-    @field_validator("max_lag")
+
+def parse_lag(value: str) -> timedelta:
+    """'26h' -> 26 hours; units s, m, h, d."""
+    match = _LAG.match(str(value).strip().lower())
+    if not match:
+        raise ValueError(f"invalid lag {value!r}: expected e.g. '90m', '26h' or '2d'")
+    return timedelta(**{_LAG_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class FreshnessSpec(BaseModel):
+    """How often a table must be refreshed: `freshness: {max_lag: 26h}` in a zone file, or
+    `meta.dagster.freshness` on a dbt model. Becomes the asset's Dagster FreshnessPolicy."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_lag: str  # e.g. "26h": older than this since the last load, the table fails freshness
+    warn_after: str | None = None  # e.g. "20h": warns before it fails (shorter than max_lag)
+    # No failure is notified before the first expected landing: `start` (or, if later, when
+    # Dagster first evaluated the asset's freshness) plus max_lag. A date means 00:00 UTC.
+    start: datetime | None = None
+
+    @field_validator("max_lag", "warn_after")
     @classmethod
-    def _lag_parses(cls, value: str) -> str:
-        if not re.match(r"^\d+\s*[smhd]$", value.strip().lower()):
-            raise ValueError(f"invalid max_lag {value!r}: expected e.g. '90m', '26h' or '2d'")
+    def _lag_parses(cls, value: str | None) -> str | None:
+        if value is not None and parse_lag(value) < timedelta(minutes=1):
+            raise ValueError(f"{value!r} is shorter than Dagster's minimum of one minute")
         return value
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _date_is_midnight_utc(cls, value: Any) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime.combine(value, time(0), tzinfo=UTC)
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _naive_is_utc(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+    @model_validator(mode="after")
+    def _warns_before_failing(self) -> FreshnessSpec:
+        if self.warn_lag is not None and self.warn_lag >= self.fail_lag:
+            raise ValueError(f"warn_after {self.warn_after} must be shorter than max_lag")
+        return self
+
+    @property
+    def fail_lag(self) -> timedelta:
+        return parse_lag(self.max_lag)
+
+    @property
+    def warn_lag(self) -> timedelta | None:
+        return parse_lag(self.warn_after) if self.warn_after else None
 
 
 class ZoneSpec(BaseModel):

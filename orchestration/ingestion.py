@@ -7,7 +7,7 @@ import dagster as dg
 from orchestration.automation_sensors import automation_sensors
 from orchestration.components.landing_zones import LandingZonesComponent
 from orchestration.components.reactions import reaction_sensors
-from orchestration.freshness import freshness_checks
+from orchestration.freshness import freshness_notifications, with_freshness_policies, zone_freshness
 from orchestration.resources import landing_bucket, warehouse
 from orchestration.schema_changes import schema_change_checks
 from sensors.notifications import notify_on_check_failure, notify_on_run_failure
@@ -16,10 +16,13 @@ from sensors.notifications import notify_on_check_failure, notify_on_run_failure
 def build_definitions() -> dg.Definitions:
     landing_zones = LandingZonesComponent()
     zones = dg.build_defs_for_component(landing_zones)
-    assets = list(zones.assets or [])
-    checks, freshness_sensors = freshness_checks(assets, "ingestion")
+    # a FreshnessPolicy on each raw table whose zone file declares `freshness:`
+    freshness = zone_freshness(landing_zones.zones())
+    assets = with_freshness_policies(
+        [a for a in zones.assets or [] if isinstance(a, dg.AssetsDefinition)], freshness
+    )
     # columns/types against the previous load (WARN) and the zone's declared types (ERROR)
-    checks += schema_change_checks(
+    checks = schema_change_checks(
         [key for a in assets for key in a.keys],
         {dg.AssetKey(zone.asset_key_path): zone.columns for zone in landing_zones.zones()},
         "raw_schema_change",
@@ -35,7 +38,7 @@ def build_definitions() -> dg.Definitions:
             notify_on_run_failure,
             notify_on_check_failure,
             *reaction_sensors("ingestion"),
-            *freshness_sensors,
+            *freshness_notifications("ingestion", freshness),
         ],
         # one process per run: a second Python per step would double start-up on every file
         executor=dg.in_process_executor,

@@ -10,13 +10,21 @@ schema with the previous materialization's:
   retyped columns, an ERROR failure when the table no longer meets its contract (the zone's
   declared column types for raw tables, the enforced dbt model contract for marts) naming the
   column and both types.
+
+The first materialization that has a table is the baseline, not a change: a zone whose first
+files were quarantined has no table yet, and its first successful load is not "added ...".
+
+Type names are compared through `normalise_type` only. One type has many spellings: the zone
+YAML says `varchar`, DuckDB's information_schema `VARCHAR`, dagster-dbt's column metadata (dbt's
+`Column.data_type`) `character varying(256)`, Snowflake `VARCHAR(16777216)`, `NUMBER(38,0)` and
+`TIMESTAMP_NTZ`.
 """
 
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -25,37 +33,150 @@ COLUMN_SCHEMA = "dagster/column_schema"
 CONTRACT_KEY = "landfall/contract"  # JSON {column: declared type} on raw asset specs
 DIFF_KEY = "landfall/schema_diff"
 
-# Spellings of one type across YAML, DuckDB's information_schema and dbt contracts.
-_ALIASES = {
+Warehouse = Literal["duckdb", "snowflake"]
+
+_STRINGS = {
+    "VARCHAR",
+    "CHARACTER VARYING",
+    "CHAR VARYING",
+    "TEXT",
+    "STRING",
+    "CHAR",
+    "CHARACTER",
+    "BPCHAR",
+    "NVARCHAR",
+    "NVARCHAR2",
+    "NCHAR",
+    "NCHAR VARYING",
+}
+_FIXED_CHARS = {"CHAR", "CHARACTER", "NCHAR"}  # Snowflake: CHAR without a length is VARCHAR(1)
+# Snowflake's VARCHAR without a length is its maximum (16 MB; 128 MB on newer accounts)
+_SNOWFLAKE_UNBOUNDED_VARCHAR = {"16777216", "134217728"}
+_DECIMALS = {"DECIMAL", "NUMERIC", "NUMBER"}
+_TIMESTAMPS = {
+    "TIMESTAMP": "TIMESTAMP",
+    "DATETIME": "TIMESTAMP",
+    "TIMESTAMP_NTZ": "TIMESTAMP",
+    "TIMESTAMPNTZ": "TIMESTAMP",
+    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    "TIMESTAMPTZ": "TIMESTAMPTZ",
+    "TIMESTAMP_TZ": "TIMESTAMPTZ",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+    "TIMESTAMP_LTZ": "TIMESTAMP_LTZ",  # Snowflake's session-local time zone: its own type
+    "TIMESTAMPLTZ": "TIMESTAMP_LTZ",
+}
+_BOOLEANS = {"BOOLEAN", "BOOL", "LOGICAL"}
+# DuckDB's integer and float widths are distinct types.
+_DUCKDB = {
+    "TINYINT": "TINYINT",
+    "INT1": "TINYINT",
+    "SMALLINT": "SMALLINT",
+    "INT2": "SMALLINT",
+    "SHORT": "SMALLINT",
+    "INTEGER": "INTEGER",
+    "INT": "INTEGER",
+    "INT4": "INTEGER",
+    "SIGNED": "INTEGER",
+    "BIGINT": "BIGINT",
     "INT8": "BIGINT",
     "LONG": "BIGINT",
-    "INT4": "INTEGER",
-    "INT": "INTEGER",
-    "STRING": "VARCHAR",
-    "TEXT": "VARCHAR",
+    "HUGEINT": "HUGEINT",
+    "INT128": "HUGEINT",
+    "DOUBLE": "DOUBLE",
     "FLOAT8": "DOUBLE",
     "DOUBLE PRECISION": "DOUBLE",
-    "BOOL": "BOOLEAN",
-    "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE",
-    "TIMESTAMP_NTZ": "TIMESTAMP",
-    "DATETIME": "TIMESTAMP",
-    "NUMERIC": "DECIMAL",
+    "FLOAT": "FLOAT",  # 4 bytes in DuckDB
+    "FLOAT4": "FLOAT",
+    "REAL": "FLOAT",
 }
+# Snowflake: every integer spelling is NUMBER(38,0), every float spelling one 8-byte FLOAT.
+_SNOWFLAKE_INTEGERS = {"INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "BYTEINT"}
+_SNOWFLAKE_FLOATS = {"FLOAT", "FLOAT4", "FLOAT8", "DOUBLE", "DOUBLE PRECISION", "REAL"}
+# Types whose parameters a contract may leave open: a contract `varchar` accepts any length,
+# `timestamp` any fractional precision.
+_OPEN_PARAMETERS = {"VARCHAR", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP_LTZ"}
 
 
-def normalise_type(type_name: str) -> str:
-    """'decimal(18, 2)' -> 'DECIMAL(18,2)', 'timestamptz' -> 'TIMESTAMP WITH TIME ZONE'."""
+def _split(type_name: str) -> tuple[str, list[str]]:
+    """' character varying ( 256 ) ' -> ('CHARACTER VARYING', ['256'])."""
     text = re.sub(r"\s+", " ", str(type_name).strip().upper())
-    text = re.sub(r"\s*([(),])\s*", r"\1", text)
-    base, _, args = text.partition("(")
-    base = _ALIASES.get(base, base)
-    return f"{base}({args}" if args else base
+    match = re.search(r"\(([^()]*)\)", text)
+    if not match or text.startswith(("STRUCT", "MAP", "UNION", "ARRAY", "OBJECT", "VECTOR")):
+        return text, []
+    args = [a.strip() for a in match.group(1).split(",") if a.strip()]
+    base = re.sub(r"\s+", " ", (text[: match.start()] + " " + text[match.end() :]).strip())
+    return base, args
 
 
-def _columns(schema: dg.TableSchema | None) -> dict[str, str]:
+def _join(base: str, args: list[str]) -> str:
+    return f"{base}({','.join(args)})" if args else base
+
+
+def normalise_type(type_name: str, warehouse: Warehouse = "duckdb") -> str:
+    """One spelling per type, by the warehouse's own rules.
+
+    DuckDB: 'character varying(256)' / 'text' / 'string' -> 'VARCHAR' (DuckDB has no lengths);
+    'int8' -> 'BIGINT', 'int4' -> 'INTEGER' (distinct widths); 'float8' / 'double precision' ->
+    'DOUBLE', 'real' -> 'FLOAT'; 'numeric(18, 2)' -> 'DECIMAL(18,2)', bare 'decimal' ->
+    'DECIMAL(18,3)' (DuckDB's default).
+    Snowflake: 'VARCHAR(16777216)' / 'text' -> 'VARCHAR', 'varchar(10)' -> 'VARCHAR(10)'; any
+    integer spelling and 'NUMBER' -> 'NUMBER(38,0)'; any float spelling -> 'DOUBLE';
+    'decimal(18,2)' -> 'NUMBER(18,2)'; 'TIMESTAMP_NTZ(9)' -> 'TIMESTAMP' (9 is the default).
+    Both: 'timestamp_ntz' / 'datetime' / 'timestamp without time zone' -> 'TIMESTAMP';
+    'timestamptz' / 'timestamp_tz' / 'timestamp with time zone' -> 'TIMESTAMPTZ';
+    'bool' -> 'BOOLEAN'. Anything else is upper-cased with its spacing normalised.
+    """
+    base, args = _split(type_name)
+    snowflake = warehouse == "snowflake"
+    if base in _STRINGS:
+        if not snowflake:
+            return "VARCHAR"
+        if not args:
+            return "VARCHAR(1)" if base in _FIXED_CHARS else "VARCHAR"
+        return "VARCHAR" if args[0] in _SNOWFLAKE_UNBOUNDED_VARCHAR else _join("VARCHAR", args[:1])
+    if base in _TIMESTAMPS:
+        if not snowflake or args == ["9"]:
+            return _TIMESTAMPS[base]
+        return _join(_TIMESTAMPS[base], args[:1])
+    if base in _BOOLEANS:
+        return "BOOLEAN"
+    if snowflake:
+        if base in _SNOWFLAKE_INTEGERS:
+            return "NUMBER(38,0)"
+        if base in _SNOWFLAKE_FLOATS:
+            return "DOUBLE"
+        if base in _DECIMALS:
+            precision, scale = (args + ["0"])[:2] if args else ("38", "0")
+            return f"NUMBER({precision},{scale})"
+        return _join(base, args)
+    if base in _DECIMALS:
+        precision, scale = (args + ["0"])[:2] if args else ("18", "3")
+        return f"DECIMAL({precision},{scale})"
+    return _join(_DUCKDB.get(base, base), args)
+
+
+def types_match(declared: str, actual: str, warehouse: Warehouse = "duckdb") -> bool:
+    """Whether a table's column type meets a declared one. A declaration that leaves a string
+    length or timestamp precision open accepts any (`varchar` = `VARCHAR(256)`)."""
+    want, have = normalise_type(declared, warehouse), normalise_type(actual, warehouse)
+    if want == have:
+        return True
+    want_base, want_args = _split(want)
+    return not want_args and want_base in _OPEN_PARAMETERS and _split(have)[0] == want_base
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Declared column types of a table, and the warehouse whose type rules apply."""
+
+    columns: Mapping[str, str]
+    warehouse: Warehouse = "duckdb"
+
+
+def _columns(schema: dg.TableSchema | None, warehouse: Warehouse) -> dict[str, str]:
     if schema is None:
         return {}
-    return {c.name.lower(): normalise_type(c.type) for c in schema.columns}
+    return {c.name.lower(): normalise_type(c.type, warehouse) for c in schema.columns}
 
 
 @dataclass(frozen=True)
@@ -82,11 +203,15 @@ class SchemaDiff:
         }
 
 
-def diff_schemas(previous: dg.TableSchema | None, current: dg.TableSchema) -> SchemaDiff:
-    """What changed from `previous` to `current`; no previous schema means no change."""
-    if previous is None:
+def diff_schemas(
+    previous: dg.TableSchema | None, current: dg.TableSchema, warehouse: Warehouse = "duckdb"
+) -> SchemaDiff:
+    """What changed from `previous` to `current`. Without a previous table (no materialization
+    yet, or only ones before the table existed, e.g. every file quarantined) there is nothing to
+    change from: the first table is the baseline."""
+    old, new = _columns(previous, warehouse), _columns(current, warehouse)
+    if not old:
         return SchemaDiff()
-    old, new = _columns(previous), _columns(current)
     return SchemaDiff(
         added={c: t for c, t in new.items() if c not in old},
         removed={c: t for c, t in old.items() if c not in new},
@@ -94,16 +219,16 @@ def diff_schemas(previous: dg.TableSchema | None, current: dg.TableSchema) -> Sc
     )
 
 
-def contract_breaks(current: dg.TableSchema, contract: Mapping[str, str]) -> list[str]:
+def contract_breaks(current: dg.TableSchema, contract: Contract) -> list[str]:
     """Each declared column the table does not meet, with the contract's and the table's type."""
-    columns = _columns(current)
+    columns = _columns(current, contract.warehouse)
     breaks = []
-    for column, declared in contract.items():
-        want = normalise_type(declared)
+    for column, declared in contract.columns.items():
+        want = normalise_type(declared, contract.warehouse)
         have = columns.get(column.lower())
         if have is None:
             breaks.append(f"column {column}: contract {want}, missing from the table")
-        elif have != want:
+        elif not types_match(declared, have, contract.warehouse):
             breaks.append(f"column {column}: contract {want}, table {have}")
     return breaks
 
@@ -148,22 +273,31 @@ def with_schema_changes(
         yield event
 
 
+def as_contract(value: "Contract | Mapping[str, str] | None") -> Contract | None:
+    """A zone's `{column: type}` is a DuckDB contract; a `Contract` names its warehouse."""
+    if value is None or isinstance(value, Contract):
+        return value
+    return Contract(dict(value))
+
+
 def evaluate(
     asset_key: dg.AssetKey,
     previous: dg.TableSchema | None,
     current: dg.TableSchema | None,
-    contract: Mapping[str, str] | None,
+    contract: Contract | Mapping[str, str] | None,
 ) -> dg.AssetCheckResult:
     """The `schema_change` verdict for one table from its last two schemas."""
-    if current is None:
+    contract = as_contract(contract)
+    warehouse = contract.warehouse if contract else "duckdb"
+    if current is None or not (current.columns or _columns(previous, warehouse)):
         return dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=CHECK_NAME,
             passed=True,
-            description="no materialization with a column schema yet",
+            description="no table yet (nothing loaded so far)",
         )
-    diff = diff_schemas(previous, current)
-    breaks = contract_breaks(current, contract or {})
+    diff = diff_schemas(previous, current, warehouse)
+    breaks = contract_breaks(current, contract) if contract else []
     metadata = {"diff": dg.MetadataValue.json(diff.as_json()), "contract_breaks": breaks}
     if breaks:
         return dg.AssetCheckResult(
@@ -174,12 +308,18 @@ def evaluate(
             description="contract broken: " + "; ".join(breaks),
             metadata=metadata,
         )
+    if diff.changed:
+        description = "schema changed: " + diff.describe()
+    elif not _columns(previous, warehouse):
+        description = "first table: the baseline for later changes"
+    else:
+        description = "no change"
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=CHECK_NAME,
         passed=not diff.changed,
         severity=dg.AssetCheckSeverity.WARN,
-        description=("schema changed: " + diff.describe()) if diff.changed else "no change",
+        description=description,
         metadata=metadata,
     )
 
@@ -189,8 +329,11 @@ def contract_from_spec(spec: dg.AssetSpec) -> dict[str, str] | None:
     return json.loads(getattr(raw, "value", raw)) if raw else None
 
 
-def dbt_contracts(manifest: Mapping[str, Any], translator: Any) -> dict[dg.AssetKey, dict]:
-    """Enforced dbt model contracts: asset key -> {column: data_type}."""
+def dbt_contracts(manifest: Mapping[str, Any], translator: Any) -> dict[dg.AssetKey, Contract]:
+    """Enforced dbt model contracts: asset key -> {column: data_type}, under the type rules of
+    the warehouse the manifest was built for."""
+    adapter = (manifest.get("metadata") or {}).get("adapter_type")
+    warehouse: Warehouse = "snowflake" if adapter == "snowflake" else "duckdb"
     contracts = {}
     for props in manifest.get("nodes", {}).values():
         config = props.get("config") or {}
@@ -198,17 +341,18 @@ def dbt_contracts(manifest: Mapping[str, Any], translator: Any) -> dict[dg.Asset
             "enforced"
         ):
             continue
-        contracts[translator.get_asset_key(props)] = {
+        columns = {
             name: column["data_type"]
             for name, column in (props.get("columns") or {}).items()
             if column.get("data_type")
         }
+        contracts[translator.get_asset_key(props)] = Contract(columns, warehouse)
     return contracts
 
 
 def schema_change_checks(
     asset_keys: Iterable[dg.AssetKey],
-    contracts: Mapping[dg.AssetKey, Mapping[str, str] | None],
+    contracts: Mapping[dg.AssetKey, Contract | Mapping[str, str] | None],
     name: str,
 ) -> list[dg.AssetChecksDefinition]:
     """One subsettable multi-check: `schema_change` on every table asset, after each

@@ -11,11 +11,10 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from orchestration.automation_sensors import automation_sensors
 from orchestration.components.reactions import reaction_sensors
 from orchestration.dbt_project import dbt_project, dbt_resource, manifest_path
-from orchestration.freshness import freshness_checks
+from orchestration.freshness import dbt_freshness, freshness_notifications, with_freshness_policies
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
 from orchestration.schema_changes import dbt_contracts, schema_change_checks, with_schema_changes
-from orchestration.source_freshness import source_freshness_checks
 from orchestration.translation import LandfallDbtTranslator
 
 
@@ -37,11 +36,12 @@ def build_definitions(
 ) -> dg.Definitions:
     """The location's definitions; `project` and `translator` are swapped only by benchmarks."""
     project = project or dbt_project()
+    translator = translator or LandfallDbtTranslator()
 
     @dbt_assets(
         manifest=manifest_path(project),
         project=project,
-        dagster_dbt_translator=translator or LandfallDbtTranslator(),
+        dagster_dbt_translator=translator,
         pool=WAREHOUSE_POOL,
         retry_policy=retry_policy("dbt"),
     )
@@ -62,15 +62,14 @@ def build_definitions(
         finally:
             _release_duckdb_adapter()
 
+    # a FreshnessPolicy on each model whose `meta.dagster.freshness` declares one
+    freshness = dbt_freshness(json.loads(manifest_path(project).read_text()), translator)
+    [landfall_dbt_models] = with_freshness_policies([landfall_dbt_models], freshness)
+
     transform_job = dg.define_asset_job(
         "transform_job",
         selection=dg.AssetSelection.assets(landfall_dbt_models),
         description="Build every dbt model and run its tests.",
-    )
-    checks, freshness_sensors = freshness_checks([landfall_dbt_models], "transformation")
-    # `dbt source freshness` as a check on each raw asset, after each load and on a cron
-    source_checks, source_sensors = source_freshness_checks(
-        manifest_path(), LandfallDbtTranslator(), "transformation"
     )
     # columns/types against the previous build (WARN) and enforced dbt contracts (ERROR)
     schema_checks = schema_change_checks(
@@ -80,15 +79,12 @@ def build_definitions(
     )
     return dg.Definitions(
         assets=[landfall_dbt_models],
-        asset_checks=[*checks, *source_checks, *schema_checks],
+        asset_checks=schema_checks,
         jobs=[transform_job],
         sensors=[
-            *automation_sensors(
-                "transformation", [landfall_dbt_models], [*checks, *source_checks, *schema_checks]
-            ),
+            *automation_sensors("transformation", [landfall_dbt_models], schema_checks),
             *reaction_sensors("transformation"),
-            *freshness_sensors,
-            *source_sensors,
+            *freshness_notifications("transformation", freshness),
         ],
         executor=dg.in_process_executor,
         resources={"dbt": dbt_resource(project)},

@@ -13,7 +13,6 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
 from orchestration.automation import automation_condition_from_meta
-from orchestration.freshness import MAX_LAG_KEY, parse_max_lag
 
 
 def _meta(props: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -38,19 +37,6 @@ class LandfallDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return None
         return (dbt_resource_props.get("config") or {}).get("schema") or "transforms"
-
-    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
-        metadata = dict(super().get_metadata(dbt_resource_props))
-        freshness = ((_meta(dbt_resource_props).get("dagster") or {}).get("freshness")) or {}
-        if freshness:
-            source = str(dbt_resource_props.get("original_file_path", "transforms"))
-            try:
-                parse_max_lag(str(freshness.get("max_lag")))
-            except ValueError as exc:
-                key = "/".join(self.get_asset_key(dbt_resource_props).path)
-                raise ValueError(f"{source}: asset {key}: freshness: {exc}") from None
-            metadata[MAX_LAG_KEY] = str(freshness["max_lag"])
-        return metadata
 
     def get_automation_condition(
         self, dbt_resource_props: Mapping[str, Any]

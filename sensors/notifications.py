@@ -1,4 +1,5 @@
-"""Failure notifications: one message per failed run, to the sink chosen by configuration.
+"""Failure notifications: one message per failed run, failed ERROR check or freshness failure,
+to the sink chosen by configuration.
 
 Sinks, by environment variable (secrets stay in the environment):
   LANDFALL_NOTIFY_WEBHOOK_URL   Slack-compatible incoming webhook (JSON with `text`)
@@ -14,12 +15,15 @@ import os
 import smtplib
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import dagster as dg
 
+from common.dagster_private import get_current_timestamp
 from common.settings import get_settings
 
 MAX_ERROR_CHARS = 1_500
@@ -233,3 +237,113 @@ def check_failure_message(evaluation: dg.AssetCheckEvaluation, run_id: str) -> C
         details=details,
         ui_link=f"{get_settings().ui_url}/assets/{'/'.join(evaluation.asset_key.path)}",
     )
+
+
+# FreshnessPolicy states, as the daemon records them (FRESHNESS_STATE_CHANGE events)
+FRESHNESS_FAIL, FRESHNESS_UNKNOWN = "FAIL", "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class FreshnessGrace:
+    """No freshness failure of an asset counts before its first expected landing.
+
+    Never materialized (UNKNOWN): the grace ends `max_lag` after `start`, or after the daemon
+    first evaluated the asset if that is later, so on a new stack right after start-up nothing
+    is late. Stale (FAIL): it has landed before, so only an explicit `start` holds it back."""
+
+    max_lag: timedelta
+    start: datetime | None = None
+
+    def ends(self, state: str, since: float) -> float:
+        """When the grace ends for an asset in `state` since `since` (epoch seconds). UNKNOWN
+        (never materialized) since `since`: that is when the daemon first evaluated it."""
+        start = self.start.timestamp() if self.start else None
+        if state == FRESHNESS_UNKNOWN:
+            begin = max(since, start) if start is not None else since
+        elif start is not None:
+            begin = start  # it has landed, and it is late: only an explicit start holds it back
+        else:
+            return float("-inf")
+        return begin + self.max_lag.total_seconds()
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _freshness_description(
+    instance: dg.DagsterInstance, key: dg.AssetKey, state: str, since: float, grace: FreshnessGrace
+) -> str:
+    expected = _duration(grace.max_lag.total_seconds())
+    if state == FRESHNESS_UNKNOWN:
+        begin = max(since, grace.start.timestamp()) if grace.start else since
+        return f"never materialized; the first load was expected within {expected} of {_utc(begin)}"
+    last = instance.get_latest_materialization_event(key)
+    if last is None:  # materializations wiped since the daemon's evaluation
+        return f"stale: no materialization, expected at least every {expected}"
+    age = get_current_timestamp() - last.timestamp
+    return (
+        f"stale: last materialized {_duration(age)} ago ({_utc(last.timestamp)}), "
+        f"expected at least every {expected}"
+    )
+
+
+def freshness_failure_sensor(
+    name: str, graces: Mapping[dg.AssetKey, FreshnessGrace]
+) -> dg.SensorDefinition:
+    """Notifies each freshness failure of these assets once, through `deliver`.
+
+    Dagster's daemon evaluates FreshnessPolicies and records each change of an asset's state as a
+    FRESHNESS_STATE_CHANGE event; alerting on them is Dagster+ only. Each tick reads the latest of
+    those events per asset (`get_freshness_state_records`) and sends, past the asset's grace:
+    FAIL (stale), and UNKNOWN (never materialized: the first landing is overdue). The cursor
+    remembers the state change each message was for, so a failure is notified once and again
+    only after the asset recovered and failed anew; WARN is left to the UI.
+    """
+
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Sends one message per freshness failure (stale, or first landing overdue) of "
+            f"{len(graces)} asset(s) with a FreshnessPolicy, after each asset's grace."
+        ),
+    )
+    def _notify_on_freshness_failure(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        now = get_current_timestamp()
+        notified: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
+        records = context.instance.get_freshness_state_records(list(graces))
+        sent = 0
+        for key, grace in graces.items():
+            record, asset = records.get(key), key.to_user_string()
+            state = record.freshness_state.value if record else None
+            if record is None or state not in (FRESHNESS_FAIL, FRESHNESS_UNKNOWN):
+                notified.pop(asset, None)
+                continue
+            since = record.updated_at.timestamp()
+            if notified.get(asset) == since or now < grace.ends(state, since):
+                continue
+            description = _freshness_description(context.instance, key, state, since, grace)
+            link = f"{get_settings().ui_url}/assets/{'/'.join(key.path)}"
+            deliver(
+                subject=f"Landfall freshness failed: {asset}",
+                text=f":hourglass: Landfall freshness failed: {asset}\n{description}\n{link}",
+                details={
+                    "freshness": asset,
+                    "state": state,
+                    "description": description,
+                    "ui_link": link,
+                },
+            )
+            notified[asset] = since
+            sent += 1
+        context.update_cursor(json.dumps(notified, sort_keys=True))
+        return dg.SkipReason(f"{sent} freshness failure(s) notified")
+
+    return _notify_on_freshness_failure
