@@ -5,12 +5,12 @@ run's objects to `landing.ingest` and reports what happened to each as metadata 
 import hashlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 
 from common.dagster_private import UnresolvedAssetJobDefinition
 from common.settings import PROJECT_ROOT
+from common.yaml_config import YamlConfigError
 from landing.bucket import LandingBucket
 from landing.identifiers import qualified
 from landing.ingest import FileOutcome, ingest_objects, recorded_outcomes
@@ -18,7 +18,6 @@ from landing.objects import object_key_for, short_hash
 from landing.warehouse import DuckDBWarehouse
 from landing.zones import ZONES_DIR, ZoneSpec, load_zones
 from orchestration.automation import automation_condition_from_meta
-from orchestration.components.yaml_errors import YamlConfigError, read_yaml, validate
 from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
@@ -215,15 +214,6 @@ def build_zone_job(zone: ZoneSpec) -> UnresolvedAssetJobDefinition:
     )
 
 
-def check_zone_files(zones_dir: Path) -> None:
-    """Schema-check every zone file, failing with file, line and reason."""
-    for path in sorted(zones_dir.glob("*.yaml")):
-        text, data = read_yaml(path)
-        if not isinstance(data, dict):
-            raise YamlConfigError(f"{path}:1: a zone file must be a mapping")
-        validate(ZoneSpec, data, path, text)
-
-
 class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
     """Landing zones declared one per YAML file (schema: landing.zones.ZoneSpec)."""
 
@@ -233,8 +223,8 @@ class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
         folder = PROJECT_ROOT / self.zones_dir
         if not folder.is_dir():
             raise YamlConfigError(f"zones_dir {self.zones_dir!r}: no folder {folder}")
-        check_zone_files(folder)
-        return load_zones(folder)  # cross-file rules: unique names and tables, replications
+        # each file validated once (file:line errors), then the cross-file rules
+        return load_zones(folder)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         assets, jobs, sensors = [], [], []
