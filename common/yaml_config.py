@@ -47,7 +47,15 @@ def describe(exc: ValidationError, path: Path, text: str, prefix: Sequence[Any] 
     for item in exc.errors():
         key_path = [*prefix, *item["loc"]]
         field = ".".join(str(p) for p in key_path) or "<root>"
-        reasons.append(f"{path}:{line_of(path, text, key_path)}: field '{field}': {item['msg']}")
+        value = item.get("input")
+        # name the offending value, unless the message already quotes it or it is a section
+        got = (
+            f" (got {value!r})"
+            if not isinstance(value, dict | list) and repr(value) not in item["msg"]
+            else ""
+        )
+        line = line_of(path, text, key_path)
+        reasons.append(f"{path}:{line}: field '{field}': {item['msg']}{got}")
     return "; ".join(reasons)
 
 

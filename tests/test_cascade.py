@@ -30,7 +30,7 @@ def test_dropped_files_cascade_to_scores(bucket, warehouse, monkeypatch):
             for request in tick(instance, zone, bucket.landing, None).run_requests:
                 ingest(instance, zone, request.partition_key, bucket.landing, warehouse)
 
-        from orchestration.ml import customer_scores
+        from orchestration.components.snowpark_models import SnowparkModelsComponent
         from orchestration.snowpark import SnowparkResource
         from orchestration.transformation import build_definitions
 
@@ -50,7 +50,11 @@ def test_dropped_files_cascade_to_scores(bucket, warehouse, monkeypatch):
         mart_columns = {c.name for c in mart.metadata["dagster/column_schema"].value.columns}
         assert {"customer_id", "order_count", "days_since_last_order"} <= mart_columns
         ml_run = dg.materialize(
-            [customer_scores],
+            [
+                a
+                for a in dg.build_defs_for_component(SnowparkModelsComponent()).assets or []
+                if dg.AssetKey(["ml", "customer_scores"]) in a.keys
+            ],
             instance=instance,
             resources={"snowpark": SnowparkResource(local=True, duckdb_path=warehouse.path)},
         )

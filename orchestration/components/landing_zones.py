@@ -18,6 +18,7 @@ from landing.objects import object_key_for, short_hash
 from landing.warehouse import DuckDBWarehouse
 from landing.zones import ZONES_DIR, ZoneSpec, load_zones
 from orchestration.automation import automation_condition_from_meta
+from orchestration.checks import check_result
 from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
@@ -143,13 +144,8 @@ def ingest_partitions(
             else f"all {len(keys)} files passed validation and their contract"
         )
         metadata = {"quarantined": dg.MetadataValue.json(quarantined), "files": len(keys)}
-    yield dg.AssetCheckResult(
-        asset_key=main_key,
-        check_name=FILE_CHECK,
-        passed=not quarantined,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=description,
-        metadata=metadata,
+    yield check_result(
+        main_key, FILE_CHECK, passed=not quarantined, description=description, metadata=metadata
     )
 
 
