@@ -15,11 +15,7 @@ from typing import Literal
 import dagster as dg
 
 from common import settings
-from common.dagster_private import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    UnresolvedAssetJobDefinition,
-)
+from common.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from landing.bucket import LandingBucket
 from landing.objects import LandedObject, short_hash
 from landing.zones import ZoneSpec
@@ -109,15 +105,16 @@ def per_tick_requests(
 
 def build_landing_sensor(
     zone: ZoneSpec,
-    job: "UnresolvedAssetJobDefinition",
+    job_name: str,
     partitions: dg.DynamicPartitionsDefinition,
     runs: RunsMode | None = None,
 ) -> dg.SensorDefinition:
-    """`runs` fixes the mode (tests); by default the zone YAML or $LANDFALL_LANDING_RUNS."""
+    """The zone's sensor, starting `job_name` (a job of the same code location). `runs` fixes
+    the mode (tests); by default the zone YAML or $LANDFALL_LANDING_RUNS."""
 
     @dg.sensor(
         name=f"landing_{zone.name}_sensor",
-        job=job,
+        job_name=job_name,
         minimum_interval_seconds=zone.sensor.interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Watches s3://…/{zone.prefix}{zone.pattern} and ingests each new object.",

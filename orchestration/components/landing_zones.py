@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from common.dagster_private import UnresolvedAssetJobDefinition
 from common.settings import PROJECT_ROOT
 from common.yaml_config import YamlConfigError
 from landing.bucket import LandingBucket
@@ -202,12 +201,8 @@ def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
     return _ingest
 
 
-def build_zone_job(zone: ZoneSpec) -> UnresolvedAssetJobDefinition:
-    return dg.define_asset_job(
-        name=f"ingest_{zone.name}_job",
-        selection=dg.AssetSelection.assets(*[dg.AssetKey(k) for k in zone.table_keys]),
-        description=f"Load one landed object of the {zone.name} zone into {zone.table}.",
-    )
+def zone_job_name(zone: ZoneSpec) -> str:
+    return f"ingest_{zone.name}_job"
 
 
 class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
@@ -225,8 +220,15 @@ class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         assets, jobs, sensors = [], [], []
         for zone in self.zones():
-            job = build_zone_job(zone)
             assets.append(build_zone_assets(zone))
-            jobs.append(job)
-            sensors.append(build_landing_sensor(zone, job, zone_partitions(zone)))
+            tables = [dg.AssetKey(k) for k in zone.table_keys]
+            jobs.append(
+                dg.define_asset_job(
+                    name=zone_job_name(zone),
+                    selection=dg.AssetSelection.assets(*tables),
+                    description=f"Load the landed objects of the {zone.name} zone into "
+                    f"{zone.table}.",
+                )
+            )
+            sensors.append(build_landing_sensor(zone, zone_job_name(zone), zone_partitions(zone)))
         return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
