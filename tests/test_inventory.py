@@ -43,9 +43,9 @@ def render(location: str, defs: dg.Definitions) -> str:
     """The location's inventory as sorted, stable text."""
     graph = defs.resolve_asset_graph()
     lines = [
-        f"# The `{location}` code location (orchestration/{location}.py): its assets, jobs and",
-        "# sensors. Compared with the built Definitions by tests/test_inventory.py; after an",
-        f"# intended change run `{UPDATE_COMMAND}` and commit this file.",
+        f"# The `{location}` code location (orchestration/{location}.py) as built in the local",
+        "# environment: its assets, jobs and sensors. tests/test_inventory.py compares it with",
+        f"# the built Definitions; after an intended change run `{UPDATE_COMMAND}` and commit it.",
         "",
         "## assets",
     ]
