@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from dagster_shared.yaml_utils import parse_yaml_with_source_position
 from pydantic import BaseModel, ValidationError
 
 Spec = TypeVar("Spec", bound=BaseModel)
@@ -25,6 +24,9 @@ class YamlConfigError(ValueError):
 
 def line_of(path: Path, text: str, key_path: Sequence[Any]) -> int:
     """The line of `key_path` in the file (or of the closest section holding it)."""
+    # Dagster's YAML position tracking, imported only when an error needs a line
+    from dagster_shared.yaml_utils import parse_yaml_with_source_position
+
     tree = parse_yaml_with_source_position(text, filename=str(path)).source_position_tree
     position, _ = tree.lookup_closest_and_path(list(key_path), trace=None)
     return position.start.line
