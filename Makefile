@@ -5,7 +5,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install stand-in setup dev demo test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring
+.PHONY: install stand-in setup dev demo snapshots test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -34,6 +34,11 @@ dev: setup
 
 demo: setup
 	$(BIN)/landfall demo
+
+# The inventory of each code location (tests/snapshots/<location>.txt), rewritten from the built
+# Definitions; `make test` fails while it differs.
+snapshots: setup
+	$(BIN)/pytest -q tests/test_inventory.py --snapshot-update
 
 # pytest exits 5 when it collected nothing: that is a failure, said out loud.
 define run_pytest

@@ -1,4 +1,5 @@
-"""The environment switch: one place that decides local (embedded) vs prod, read lazily.
+"""The one place environment variables are read: the environment switch (local vs prod) and
+every other setting, each read lazily, when asked for.
 
 Everything else asks this module; nothing reads ``os.environ`` at import time.
 """
@@ -81,3 +82,87 @@ def snowflake_endpoint() -> SnowflakeEndpoint:
         protocol=os.environ.get("SNOWFLAKE_PROTOCOL") or None,
         sling_use_bulk=use_bulk == "true",
     )
+
+
+# --- Settings read where they are used (each read when called, never at import) -------------
+
+
+def dagster_home(default: Path) -> Path:
+    """`DAGSTER_HOME` when set (the instance the CLI's commands talk to), else `default`."""
+    return Path(os.environ.get("DAGSTER_HOME") or default)
+
+
+def ui_port() -> int:
+    """`LANDFALL_UI_PORT`: where `landfall dev` serves the UI (default 3000)."""
+    return _positive_int("LANDFALL_UI_PORT") or 3000
+
+
+def dbt_target() -> str:
+    """`LANDFALL_DBT_TARGET`: the profiles.yml target, by default the environment's."""
+    return os.environ.get("LANDFALL_DBT_TARGET") or (LOCAL if get_settings().is_local else PROD)
+
+
+LANDING_RUNS = ("per_tick", "per_file")
+
+
+def landing_runs() -> str | None:
+    """`LANDFALL_LANDING_RUNS` (per_tick or per_file): overrides every zone's sensor.runs."""
+    value = os.environ.get("LANDFALL_LANDING_RUNS", "").strip()
+    if value and value not in LANDING_RUNS:
+        raise ValueError(f"$LANDFALL_LANDING_RUNS={value!r}: expected per_tick or per_file")
+    return value or None
+
+
+def load_workers() -> int | None:
+    """`LANDFALL_LOAD_WORKERS`: objects of one ingestion run staged at once (None: not set)."""
+    return _positive_int("LANDFALL_LOAD_WORKERS")
+
+
+def variable(name: str) -> str | None:
+    """A variable a configuration file names (e.g. a zone's `sensor.queue_url_env`)."""
+    return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """Where notifications go: a webhook, else SMTP, else the local JSONL file."""
+
+    webhook_url: str | None
+    smtp_host: str | None
+    smtp_port: int
+    smtp_from: str
+    smtp_to: str | None
+    smtp_user: str | None
+    smtp_password: str | None
+
+
+def notification_settings() -> NotificationSettings:
+    """`LANDFALL_NOTIFY_WEBHOOK_URL`, or `LANDFALL_NOTIFY_SMTP_HOST` with `_PORT`, `_FROM`, `_TO`,
+    `_USER`, `_PASSWORD` (secrets stay in the environment; read at each delivery)."""
+    env = os.environ
+    smtp_host = env.get("LANDFALL_NOTIFY_SMTP_HOST") or None
+    settings = NotificationSettings(
+        webhook_url=env.get("LANDFALL_NOTIFY_WEBHOOK_URL") or None,
+        smtp_host=smtp_host,
+        smtp_port=_positive_int("LANDFALL_NOTIFY_SMTP_PORT") or 587,
+        smtp_from=env.get("LANDFALL_NOTIFY_SMTP_FROM") or "landfall@localhost",
+        smtp_to=env.get("LANDFALL_NOTIFY_SMTP_TO") or None,
+        smtp_user=env.get("LANDFALL_NOTIFY_SMTP_USER") or None,
+        smtp_password=env.get("LANDFALL_NOTIFY_SMTP_PASSWORD"),
+    )
+    if smtp_host and not settings.smtp_to:
+        raise ValueError("LANDFALL_NOTIFY_SMTP_HOST is set but LANDFALL_NOTIFY_SMTP_TO is not")
+    if settings.smtp_user and settings.smtp_password is None:
+        raise ValueError(
+            "LANDFALL_NOTIFY_SMTP_USER is set but LANDFALL_NOTIFY_SMTP_PASSWORD is not"
+        )
+    return settings
+
+
+def _positive_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)

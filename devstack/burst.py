@@ -116,11 +116,25 @@ class CodeServers:
             stop(proc)
 
 
+def code_server_serving(port: int, host: str = "127.0.0.1") -> bool:
+    """The code server answers gRPC's standard health check as serving: the check the public
+    `dagster api grpc-health-check` makes, without a Python start per poll."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="DagsterApi"), timeout=5
+            )
+        except grpc.RpcError:  # not listening yet
+            return False
+    return response.status == health_pb2.HealthCheckResponse.SERVING
+
+
 def start_code_servers(
     locations: Sequence[str], env: dict[str, str], folder: Path, timeout_s: float = 240
 ) -> CodeServers:
-    from common.dagster_private import DagsterGrpcClient
-
     folder.mkdir(parents=True, exist_ok=True)
     ports = {name: local_stack.free_port() for name in locations}
     procs = {
@@ -159,9 +173,7 @@ def start_code_servers(
         for name, port in ports.items():
             if procs[name].poll() is not None:
                 raise RuntimeError(f"code server {name} exited; see {folder}")
-            try:
-                DagsterGrpcClient(port=port, host="127.0.0.1").ping("up")
-            except Exception:  # noqa: BLE001 - not serving yet
+            if not code_server_serving(port):
                 return False
         return True
 
@@ -425,10 +437,5 @@ class LocalBurst:
 
 def landing_sensors_ticking(instance: dg.DagsterInstance, zones: list[ZoneSpec]) -> bool:
     """The daemon has picked up every zone's sensor (it stores their state on the first tick)."""
-    from common.dagster_private import InstigatorType
-
-    names = {
-        s.instigator_name
-        for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
-    }
+    names = {s.instigator_name for s in instance.all_instigator_state()}
     return all(f"landing_{z.name}_sensor" in names for z in zones)

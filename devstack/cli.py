@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common.settings import get_settings
+from common.settings import dagster_home, get_settings, ui_port
 from devstack import verbs
 
 
@@ -171,7 +171,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from landing.warehouse import DuckDBWarehouse
 
     settings = get_settings()
-    home = os.environ.get("DAGSTER_HOME") or local_environment(settings)["DAGSTER_HOME"]
+    home = str(dagster_home(local_environment(settings)["DAGSTER_HOME"]))
     entries: list = []
     if settings.warehouse_path.exists():
         with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="prepare a fresh clone").set_defaults(fn=_cmd_setup)
     dev = sub.add_parser("dev", help="local S3 + Dagster UI and daemon, samples dropped")
-    dev.add_argument("--ui-port", type=int, default=int(os.environ.get("LANDFALL_UI_PORT", 3000)))
+    dev.add_argument("--ui-port", type=int, default=ui_port())
     dev.set_defaults(fn=_cmd_dev)
     demo = sub.add_parser("demo", help="the cascade headless, then a summary")
     _sizes(demo)

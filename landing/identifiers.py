@@ -1,4 +1,8 @@
-"""Identifiers that reach SQL: validated against a strict pattern, then quoted."""
+"""Identifiers that reach SQL: validated against a strict pattern, then quoted.
+
+The one identifier rule of the platform: zone files, model declarations, reactions and the ML
+warehouse code all validate names here.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,16 @@ def validate_identifier(name: str, what: str = "identifier") -> str:
             "digit; at most 63 characters)"
         )
     return name
+
+
+def validate_table_name(value: str, what: str = "table") -> str:
+    """`<schema>.<table>`, both parts safe identifiers; returns `value` unchanged."""
+    parts = value.split(".") if isinstance(value, str) else []
+    if len(parts) != 2:
+        raise UnsafeIdentifierError(f"{what} {value!r} must be '<schema>.<table>'")
+    for part in parts:
+        validate_identifier(part, f"{what} part")
+    return value
 
 
 def quote_identifier(name: str, what: str = "identifier") -> str:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import settings
 from landing import ledger, raw_load
 from landing.content import ContentError, PlainContent
 from landing.objects import LandedObject, clean_etag, short_hash
@@ -258,12 +259,7 @@ def load_workers() -> int:
     """Objects staged at once in one run (`LANDFALL_LOAD_WORKERS`). A Sling run is mostly
     process start-up and waiting on its DuckDB CLI, so more than one per core pays: 20 small
     files staged 3 at a time took 0.5 s each against 1.3 s one at a time on 2 cores."""
-    value = os.environ.get("LANDFALL_LOAD_WORKERS", "")
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"LANDFALL_LOAD_WORKERS must be a positive integer, not {value!r}")
-        return int(value)
-    return max(2, min(8, len(os.sched_getaffinity(0)) + 1))
+    return settings.load_workers() or max(2, min(8, len(os.sched_getaffinity(0)) + 1))
 
 
 def recorded_outcomes(

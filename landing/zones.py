@@ -12,13 +12,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from landing.identifiers import validate_identifier
+from common.yaml_config import YamlConfigError, line_of, read_yaml, validate
+from landing.identifiers import validate_identifier, validate_table_name
 
 ZONES_DIR = Path(__file__).parent / "zones"
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SLING_DIR = Path(__file__).parent / "sling"
 
 # Contract types a zone may declare; the names are valid in DuckDB and Snowflake.
@@ -31,8 +30,8 @@ CONTRACT_TYPES = re.compile(
 )
 
 
-class ZoneConfigError(ValueError):
-    """A zone file is invalid; the message names the file, the field and the reason."""
+class ZoneConfigError(YamlConfigError):
+    """A zone file is invalid; the message names the file, the line, the field and the reason."""
 
 
 class SensorSpec(BaseModel):
@@ -164,12 +163,7 @@ class ZoneSpec(BaseModel):
     @field_validator("table")
     @classmethod
     def _table_is_schema_dot_name(cls, value: str) -> str:
-        parts = value.split(".")
-        if len(parts) != 2:
-            raise ValueError("table must be '<schema>.<table>'")
-        for part in parts:
-            validate_identifier(part, "table part")
-        return value
+        return validate_table_name(value)
 
     @field_validator("child_tables")
     @classmethod
@@ -250,28 +244,16 @@ def without_compression_suffix(name: str) -> str:
     return name
 
 
-def _describe(error: ValidationError) -> str:
-    return "; ".join(
-        f"field '{'.'.join(str(p) for p in item['loc']) or '<root>'}': {item['msg']}"
-        for item in error.errors()
-    )
-
-
 def load_zone(path: Path) -> ZoneSpec:
-    try:
-        # libyaml's loader where built in: pure-Python YAML was a third of a 200-zone load
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise ZoneConfigError(f"{path}: not valid YAML: {exc}") from exc
+    """One zone file, validated; errors name the file, the line, the field and the reason."""
+    text, data = read_yaml(path, ZoneConfigError)
     if not isinstance(data, dict):
-        raise ZoneConfigError(f"{path}: a zone file must be a mapping")
-    try:
-        zone = ZoneSpec.model_validate(data)
-    except ValidationError as exc:
-        raise ZoneConfigError(f"{path}: {_describe(exc)}") from None
+        raise ZoneConfigError(f"{path}:1: a zone file must be a mapping")
+    zone = validate(ZoneSpec, data, path, text, error=ZoneConfigError)
     if zone.loader == "sling" and not zone.sling_replication_path().exists():
         raise ZoneConfigError(
-            f"{path}: field 'loader': sling needs {zone.sling_replication_path()}"
+            f"{path}:{line_of(path, text, ['loader'])}: field 'loader': "
+            f"sling needs {zone.sling_replication_path()}"
         )
     return zone.model_copy(update={"source_file": path})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ml.features import INPUT_COLUMNS, FeatureInputs
-from ml.warehouse_io import SnowparkWarehouse, validate_identifier
+from ml.warehouse_io import SnowparkWarehouse
 
 # Columns read beyond the feature inputs: which landed file a row came from and when, so
 # scoring can tell which customers a newly landed partition touched.
@@ -19,14 +19,6 @@ DEFAULT_INPUT_TABLES: dict[str, tuple[str, str]] = {
 }
 # Inputs whose rows carry LINEAGE_COLUMNS.
 LANDED_INPUTS: tuple[str, ...] = ("orders", "events")
-
-
-def parse_table_name(value: str) -> tuple[str, str]:
-    """``"schema.table"`` -> ``("schema", "table")``, both validated identifiers."""
-    parts = value.split(".")
-    if len(parts) != 2:
-        raise ValueError(f"expected <schema>.<table>, got {value!r}")
-    return validate_identifier(parts[0]), validate_identifier(parts[1])
 
 
 def read_feature_inputs(

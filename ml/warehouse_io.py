@@ -41,9 +41,10 @@ from snowflake.snowpark.types import (
     TimestampType,
 )
 
+from landing.identifiers import validate_identifier
+
 WriteMode = Literal["overwrite", "append", "upsert"]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 
 _DUCKDB_TO_SNOWPARK: dict[str, DataType] = {
@@ -69,13 +70,6 @@ _DUCKDB_TO_SNOWPARK: dict[str, DataType] = {
 
 _local_functions_registered = False
 _local_functions_lock = threading.Lock()
-
-
-def validate_identifier(name: str) -> str:
-    """Return ``name`` if it is a plain SQL identifier, else raise ``ValueError``."""
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
-        raise ValueError(f"not a plain SQL identifier: {name!r}")
-    return name
 
 
 def _quote_duckdb(name: str) -> str:

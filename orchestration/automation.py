@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import dagster as dg
 
-from common.dagster_private import is_valid_cron_string
 from orchestration.upstream_change import UpstreamChangeCondition
 
 ON_UPSTREAM_CHANGE = "on_upstream_change"
@@ -121,11 +120,6 @@ def _condition(name: str, cron: str | None, timezone: str | None) -> dg.Automati
     return None
 
 
-@cache
-def _valid_cron(cron: str) -> bool:
-    return is_valid_cron_string(cron)
-
-
 def automation_condition_from_meta(
     meta: Mapping[str, Any] | None,
     *,
@@ -169,7 +163,12 @@ def automation_condition_from_meta(
     cron = config.get("cron_schedule")
     if not cron:
         raise _fail(asset, source, f"{name} needs automation_condition_config.cron_schedule")
-    if not isinstance(cron, str) or not _valid_cron(cron):
+    if not isinstance(cron, str):
         raise _fail(asset, source, f"invalid cron_schedule {cron!r}")
     timezone = _normalise_timezone(str(config.get("cron_timezone", "UTC")), asset, source)
-    return _condition(name, cron, timezone)
+    try:
+        return _condition(name, cron, timezone)
+    except Exception as error:  # noqa: BLE001 - Dagster's own cron check (a ParameterCheckError)
+        # Building the condition validates the schedule exactly as Dagster will run it, so a bad
+        # `cron_schedule` fails at load with the asset named, not at the first tick.
+        raise _fail(asset, source, f"invalid cron_schedule {cron!r}") from error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from functools import cached_property
@@ -11,13 +10,9 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging import version
 
-from common.settings import PROJECT_ROOT, get_settings
+from common.settings import PROJECT_ROOT, dbt_target
 
 TRANSFORMS_DIR = PROJECT_ROOT / "transforms"
-
-
-def dbt_target() -> str:
-    return os.environ.get("LANDFALL_DBT_TARGET", "local" if get_settings().is_local else "prod")
 
 
 def dbt_project() -> DbtProject:

@@ -7,14 +7,15 @@ from functools import cache
 from pathlib import Path
 
 import dagster as dg
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.yaml_config import YamlConfigError, load_yaml_file
 
 RETRIES_FILE = Path(__file__).with_name("retries.yaml")
 ASSET_KINDS = ("landing_zone", "dbt", "snowpark")
 
 
-class RetryConfigError(ValueError):
+class RetryConfigError(YamlConfigError):
     """orchestration/retries.yaml is invalid: the message names the file, the field and why."""
 
 
@@ -34,13 +35,7 @@ class RetriesFile(BaseModel):
 
 
 def load_retries(path: Path = RETRIES_FILE) -> RetriesFile:
-    try:
-        return RetriesFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
-        )
-        raise RetryConfigError(f"{path}: {problems}") from None
+    return load_yaml_file(RetriesFile, path, RetryConfigError)
 
 
 @cache

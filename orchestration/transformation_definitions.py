@@ -3,7 +3,6 @@
 benchmarks build them over generated projects without loading this repository's."""
 
 import json
-import os
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
@@ -31,6 +30,24 @@ def _release_duckdb_adapter() -> None:
             DuckDBConnectionManager._ENV = None
 
 
+def indirect_selection_args(
+    context: dg.AssetExecutionContext, dbt_models: dg.AssetsDefinition
+) -> list[str]:
+    """`--indirect-selection cautious` for this one dbt invocation (not the process environment).
+
+    Automation builds subsets (only what changed). A test spanning two models, such as orders ->
+    customers relationships, then runs only when both are built, so a subset never tests against
+    a model that is not there yet. Left off when the run leaves out some checks of the models it
+    builds: dagster-dbt then names the tests to run and turns indirect selection off (`empty`,
+    through the environment of the dbt process), which a command-line flag would override.
+    """
+    selected = context.selected_asset_keys
+    left_out = {key for key in dbt_models.check_keys if key.asset_key in selected} - set(
+        context.selected_asset_check_keys
+    )
+    return [] if left_out else ["--indirect-selection", "cautious"]
+
+
 def build_definitions(
     project: DbtProject | None = None, translator: DagsterDbtTranslator | None = None
 ) -> dg.Definitions:
@@ -46,14 +63,11 @@ def build_definitions(
         retry_policy=retry_policy("dbt"),
     )
     def landfall_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        # Automation builds subsets (only what changed). A test spanning two models, such as
-        # orders -> customers relationships, runs only when both are built ("cautious"), so a
-        # subset never tests against a model that is not there yet.
-        os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
+        build = ["build", *indirect_selection_args(context, landfall_dbt_models)]
         try:
             yield from with_schema_changes(
                 context.instance,
-                dbt.cli(["build"], context=context)
+                dbt.cli(build, context=context)
                 .stream()
                 .fetch_row_counts()
                 .fetch_column_metadata(),  # column schema (and lineage) on every model

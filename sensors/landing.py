@@ -9,17 +9,13 @@ Run keys keep "the same version never runs twice, a new version always runs":
   so it yields the same run key and is launched once. A block of one object keeps key@ETag.
 """
 
-import os
 from collections.abc import Sequence
 from typing import Literal
 
 import dagster as dg
 
-from common.dagster_private import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    UnresolvedAssetJobDefinition,
-)
+from common import settings
+from common.dagster_private import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from landing.bucket import LandingBucket
 from landing.objects import LandedObject, short_hash
 from landing.zones import ZoneSpec
@@ -27,17 +23,11 @@ from sensors.events import QueueCursor, drain_queue
 from sensors.listing import ListingCursor, list_new_objects
 
 RunsMode = Literal["per_tick", "per_file"]
-RUNS_ENV = "LANDFALL_LANDING_RUNS"
 
 
 def runs_mode(zone: ZoneSpec) -> RunsMode:
     """The zone's mode, unless LANDFALL_LANDING_RUNS overrides it (read per tick, not at import)."""
-    override = os.environ.get(RUNS_ENV, "").strip()
-    if not override:
-        return zone.sensor.runs
-    if override not in ("per_tick", "per_file"):
-        raise ValueError(f"${RUNS_ENV}={override!r}: expected per_tick or per_file")
-    return override  # type: ignore[return-value]
+    return settings.landing_runs() or zone.sensor.runs  # type: ignore[return-value]
 
 
 def _tags(zone: ZoneSpec, objects: Sequence[LandedObject]) -> dict[str, str]:
@@ -137,15 +127,16 @@ def retention_deletes(
 
 def build_landing_sensor(
     zone: ZoneSpec,
-    job: "UnresolvedAssetJobDefinition",
+    job_name: str,
     partitions: dg.DynamicPartitionsDefinition,
     runs: RunsMode | None = None,
 ) -> dg.SensorDefinition:
-    """`runs` fixes the mode (tests); by default the zone YAML or $LANDFALL_LANDING_RUNS."""
+    """The zone's sensor, starting `job_name` (a job of the same code location). `runs` fixes
+    the mode (tests); by default the zone YAML or $LANDFALL_LANDING_RUNS."""
 
     @dg.sensor(
         name=f"landing_{zone.name}_sensor",
-        job=job,
+        job_name=job_name,
         minimum_interval_seconds=zone.sensor.interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Watches s3://…/{zone.prefix}{zone.pattern} and ingests each new object.",
@@ -153,7 +144,7 @@ def build_landing_sensor(
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingBucket) -> dg.SensorResult:
         bucket = zone.bucket or landing.bucket
         if zone.sensor.mode == "sqs":
-            queue_url = os.environ.get(zone.sensor.queue_url_env or "")
+            queue_url = settings.variable(zone.sensor.queue_url_env or "")
             if not queue_url:
                 raise ValueError(
                     f"{zone.source_file}: zone {zone.name} is in sqs mode but "

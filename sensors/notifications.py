@@ -11,7 +11,6 @@ Dagster's run-status sensor keeps a cursor over run events, so each failure is s
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 
 from common.dagster_private import get_current_timestamp
-from common.settings import get_settings
+from common.settings import get_settings, notification_settings
 
 MAX_ERROR_CHARS = 1_500
 
@@ -92,7 +91,8 @@ def send(message: FailureMessage) -> str:
 
 def deliver(subject: str, text: str, details: dict) -> str:
     """Deliver any notification to the configured sink; returns where it went."""
-    webhook = os.environ.get("LANDFALL_NOTIFY_WEBHOOK_URL")
+    sink = notification_settings()
+    webhook = sink.webhook_url
     if webhook:
         body = json.dumps({"text": text, "landfall": details}).encode()
         request = urllib.request.Request(
@@ -101,21 +101,18 @@ def deliver(subject: str, text: str, details: dict) -> str:
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
         return "webhook"
-    smtp_host = os.environ.get("LANDFALL_NOTIFY_SMTP_HOST")
+    smtp_host = sink.smtp_host
     if smtp_host:
         email = EmailMessage()
         email["Subject"] = subject
-        email["From"] = os.environ.get("LANDFALL_NOTIFY_SMTP_FROM", "landfall@localhost")
-        email["To"] = os.environ["LANDFALL_NOTIFY_SMTP_TO"]
+        email["From"] = sink.smtp_from
+        email["To"] = sink.smtp_to
         email.set_content(text)
-        port = int(os.environ.get("LANDFALL_NOTIFY_SMTP_PORT", "587"))
+        port = sink.smtp_port
         with smtplib.SMTP(smtp_host, port, timeout=10) as smtp:
-            if os.environ.get("LANDFALL_NOTIFY_SMTP_USER"):
+            if sink.smtp_user:
                 smtp.starttls()
-                smtp.login(
-                    os.environ["LANDFALL_NOTIFY_SMTP_USER"],
-                    os.environ["LANDFALL_NOTIFY_SMTP_PASSWORD"],
-                )
+                smtp.login(sink.smtp_user, sink.smtp_password or "")
             smtp.send_message(email)
         return "smtp"
     path = Path(get_settings().state_dir) / "notifications.jsonl"

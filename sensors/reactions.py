@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from common.yaml_config import YamlConfigError, load_yaml_file
 from landing.identifiers import validate_identifier
 from sensors.notifications import deliver
 
@@ -36,22 +36,18 @@ class ReactionSpec(BaseModel):
         return self
 
 
-class ReactionConfigError(ValueError):
-    """reactions.yaml is invalid; the message names the file, the entry and the reason."""
+class ReactionsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reactions: list[ReactionSpec] | None = None  # `reactions:` with nothing under it
+
+
+class ReactionConfigError(YamlConfigError):
+    """reactions.yaml is invalid; the message names the file, the line, the field and why."""
 
 
 def load_reactions(path: Path = REACTIONS_FILE) -> list[ReactionSpec]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    specs = []
-    for i, entry in enumerate(data.get("reactions") or []):
-        try:
-            specs.append(ReactionSpec.model_validate(entry))
-        except ValidationError as exc:
-            fields = "; ".join(
-                f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors()
-            )
-            raise ReactionConfigError(f"{path}: reactions[{i}]: {fields}") from None
-    return specs
+    """Every reaction in the file; errors read `<file>:<line>: field 'reactions.<i>.<field>'`."""
+    return load_yaml_file(ReactionsFile, path, ReactionConfigError).reactions or []
 
 
 def build_reaction_sensor(spec: ReactionSpec) -> dg.SensorDefinition:

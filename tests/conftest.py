@@ -18,6 +18,15 @@ from landing.bucket import LandingBucket
 from landing.warehouse import DuckDBWarehouse
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--snapshot-update",
+        action="store_true",
+        dest="snapshot_update",
+        help="rewrite tests/snapshots/*.txt from the built Definitions (`make snapshots`)",
+    )
+
+
 @dataclass
 class Stack:
     settings: Settings

@@ -15,7 +15,6 @@ import pytest
 
 from common.settings import PROJECT_ROOT
 from landing.samples import sample_files
-from orchestration.ml import customer_scores
 from sensors.notifications import notify_on_check_failure
 from tests.freshness_daemon import daemon_workspace, evaluate_freshness
 from tests.landing.helpers import ZONES, ingest, tick
@@ -101,7 +100,10 @@ def test_the_sample_drop_cascades_to_scores_with_every_check_passing(
         assert {"customer_id", "order_count", "days_since_last_order"} <= mart_columns
 
         ml_run = dg.materialize(
-            [customer_scores, *ml.defs.asset_checks],
+            [
+                *(a for a in ml.defs.assets if dg.AssetKey(["ml", "customer_scores"]) in a.keys),
+                *ml.defs.asset_checks,
+            ],
             instance=instance,
             resources={"snowpark": SnowparkResource(local=True, duckdb_path=warehouse.path)},
         )

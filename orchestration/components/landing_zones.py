@@ -5,12 +5,12 @@ run's objects to `landing.ingest` and reports what happened to each as metadata 
 import hashlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 
-from common.dagster_private import UnresolvedAssetJobDefinition, add_run_tags
+from common.dagster_private import add_run_tags
 from common.settings import PROJECT_ROOT
+from common.yaml_config import YamlConfigError
 from landing.bucket import LandingBucket
 from landing.identifiers import qualified
 from landing.ingest import FileOutcome, ingest_objects, recorded_outcomes
@@ -19,7 +19,7 @@ from landing.objects import object_key_for, short_hash
 from landing.warehouse import LandingWarehouse
 from landing.zones import ZONES_DIR, ZoneSpec, load_zones
 from orchestration.automation import automation_condition_from_meta
-from orchestration.components.yaml_errors import YamlConfigError, read_yaml, validate
+from orchestration.checks import check_result
 from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
@@ -175,13 +175,8 @@ def file_check_result(
     }
     if len(files) == 1:
         metadata |= {"file": files[0], "reason": quarantined.get(files[0], "")}
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=FILE_CHECK,
-        passed=not quarantined,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=description,
-        metadata=metadata,
+    return check_result(
+        asset_key, FILE_CHECK, passed=not quarantined, description=description, metadata=metadata
     )
 
 
@@ -240,21 +235,8 @@ def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
     return _ingest
 
 
-def build_zone_job(zone: ZoneSpec) -> UnresolvedAssetJobDefinition:
-    return dg.define_asset_job(
-        name=f"ingest_{zone.name}_job",
-        selection=dg.AssetSelection.assets(*[dg.AssetKey(k) for k in zone.table_keys]),
-        description=f"Load one landed object of the {zone.name} zone into {zone.table}.",
-    )
-
-
-def check_zone_files(zones_dir: Path) -> None:
-    """Schema-check every zone file, failing with file, line and reason."""
-    for path in sorted(zones_dir.glob("*.yaml")):
-        text, data = read_yaml(path)
-        if not isinstance(data, dict):
-            raise YamlConfigError(f"{path}:1: a zone file must be a mapping")
-        validate(ZoneSpec, data, path, text)
+def zone_job_name(zone: ZoneSpec) -> str:
+    return f"ingest_{zone.name}_job"
 
 
 class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
@@ -266,14 +248,21 @@ class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
         folder = PROJECT_ROOT / self.zones_dir
         if not folder.is_dir():
             raise YamlConfigError(f"zones_dir {self.zones_dir!r}: no folder {folder}")
-        check_zone_files(folder)
-        return load_zones(folder)  # cross-file rules: unique names and tables, replications
+        # each file validated once (file:line errors), then the cross-file rules
+        return load_zones(folder)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         assets, jobs, sensors = [], [], []
         for zone in self.zones():
-            job = build_zone_job(zone)
             assets.append(build_zone_assets(zone))
-            jobs.append(job)
-            sensors.append(build_landing_sensor(zone, job, zone_partitions(zone)))
+            tables = [dg.AssetKey(k) for k in zone.table_keys]
+            jobs.append(
+                dg.define_asset_job(
+                    name=zone_job_name(zone),
+                    selection=dg.AssetSelection.assets(*tables),
+                    description=f"Load the landed objects of the {zone.name} zone into "
+                    f"{zone.table}.",
+                )
+            )
+            sensors.append(build_landing_sensor(zone, zone_job_name(zone), zone_partitions(zone)))
         return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)

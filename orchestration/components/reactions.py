@@ -8,8 +8,7 @@ from typing import Literal
 import dagster as dg
 
 from common.settings import PROJECT_ROOT
-from orchestration.components.yaml_errors import YamlConfigError, read_yaml, validate
-from sensors.reactions import REACTIONS_FILE, ReactionSpec, build_reaction_sensor
+from sensors.reactions import REACTIONS_FILE, ReactionSpec, build_reaction_sensor, load_reactions
 
 
 class ReactionSensorsComponent(dg.Component, dg.Model, dg.Resolvable):
@@ -19,14 +18,7 @@ class ReactionSensorsComponent(dg.Component, dg.Model, dg.Resolvable):
     reactions_file: str = str(REACTIONS_FILE.relative_to(PROJECT_ROOT))
 
     def specs(self) -> list[ReactionSpec]:
-        path = PROJECT_ROOT / self.reactions_file
-        text, data = read_yaml(path)
-        if not isinstance(data, dict) or not isinstance(data.get("reactions") or [], list):
-            raise YamlConfigError(f"{path}:1: expected a mapping with a list under 'reactions'")
-        return [
-            validate(ReactionSpec, entry, path, text, prefix=["reactions", i])
-            for i, entry in enumerate(data.get("reactions") or [])
-        ]
+        return load_reactions(PROJECT_ROOT / self.reactions_file)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         return dg.Definitions(

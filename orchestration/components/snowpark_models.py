@@ -1,34 +1,51 @@
-"""Snowpark models declared in YAML (``ml/models/<name>/defs.yaml``), as a Dagster component.
+"""Snowpark models declared in YAML, one folder per model (``ml/models/<name>/defs.yaml``), as
+a Dagster component.
 
-Each declaration becomes two assets: ``ml/<name>_model`` trains a versioned artifact into
-the model registry (``manual_only`` unless its meta says otherwise) and the scores asset
-(``outputs.scores`` as the key) rescoring the customers that landed data touched
-(``on_upstream_change`` by default), with its quality checks. Automation takes the same
-``meta.dagster`` vocabulary as every other asset kind (orchestration/automation.py).
+`SnowparkModelsComponent` reads every ``<models_dir>/*/defs.yaml``; each declares one
+`SnowparkModelComponent` and gets, with no Python change:
+
+- ``ml/<name>_model``: trains a versioned artifact into the model registry (``manual_only``
+  unless its meta says otherwise);
+- the scores asset (``outputs.scores`` as the key): rescores the customers that landed data
+  touched (``on_upstream_change`` by default), with its quality checks;
+- the jobs ``train_<name>_job`` and ``score_<name>_job``;
+- a ``schema_change`` check on the scores table (columns and types against the previous
+  scoring, WARN).
+
+Automation takes the same ``meta.dagster`` vocabulary as every other asset kind
+(orchestration/automation.py). An invalid file fails definitions load naming the file and line.
 """
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from common.settings import PROJECT_ROOT
+from common.yaml_config import YamlConfigError, line_of, read_yaml, validate
+from landing.identifiers import validate_identifier, validate_table_name
 from ml.features import FEATURE_COLUMNS
 from orchestration.automation import MANUAL_ONLY, automation_condition_from_meta
+from orchestration.checks import check_result
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
-from orchestration.schema_changes import schema_change_metadata
+from orchestration.schema_changes import schema_change_checks, schema_change_metadata
 from orchestration.snowpark import SnowparkResource
 
+MODELS_DIR = PROJECT_ROOT / "ml" / "models"
+MODEL_FILE = "defs.yaml"
 SCORE_CHECKS = (
     "feature_null_rates",
     "scores_in_unit_interval",
     "no_null_scores",
     "one_score_per_customer_and_version",
 )
-_IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"
+
+# `schema.table`, both parts safe identifiers (landing/identifiers.py)
+TableName = Annotated[str, AfterValidator(validate_table_name)]
+ModelName = Annotated[str, AfterValidator(lambda name: validate_identifier(name, "model name"))]
 
 
 def _table(value: str) -> tuple[str, str]:
@@ -39,16 +56,16 @@ def _table(value: str) -> tuple[str, str]:
 class ModelInputs(dg.Model, dg.Resolvable):
     """Warehouse tables (``schema.table``, the dbt model's layer and name) the features read."""
 
-    customers: str = Field("marts.customer_order_features", pattern=_TABLE_PATTERN)
-    orders: str = Field("marts.fct_orders", pattern=_TABLE_PATTERN)
-    events: str = Field("staging.stg_landing__events", pattern=_TABLE_PATTERN)
-    event_items: str = Field("staging.stg_landing__event_items", pattern=_TABLE_PATTERN)
+    customers: TableName = "marts.customer_order_features"
+    orders: TableName = "marts.fct_orders"
+    events: TableName = "staging.stg_landing__events"
+    event_items: TableName = "staging.stg_landing__event_items"
 
 
 class ModelOutputs(dg.Model, dg.Resolvable):
-    scores: str = Field(pattern=_TABLE_PATTERN)
-    history: str = Field(pattern=_TABLE_PATTERN)
-    registry: str = Field("ml.model_registry", pattern=_TABLE_PATTERN)
+    scores: TableName
+    history: TableName
+    registry: TableName = "ml.model_registry"
 
 
 # Feature names as YAML spells them (lower case); a Literal so that the schema, and with it
@@ -70,9 +87,10 @@ class AssetAutomation(dg.Model, dg.Resolvable):
 
 
 class SnowparkModelComponent(dg.Component, dg.Model, dg.Resolvable):
-    """A churn model trained and scored with Snowpark inside the warehouse."""
+    """One model, as one ``defs.yaml`` declares it: trained and scored with Snowpark inside the
+    warehouse."""
 
-    name: str = Field(pattern=_IDENTIFIER_PATTERN)
+    name: ModelName
     description: str = ""
     inputs: ModelInputs = Field(default_factory=ModelInputs)
     outputs: ModelOutputs
@@ -83,6 +101,14 @@ class SnowparkModelComponent(dg.Component, dg.Model, dg.Resolvable):
         )
     )
     scoring: AssetAutomation = Field(default_factory=AssetAutomation)
+
+    @property
+    def model_key(self) -> dg.AssetKey:
+        return dg.AssetKey(["ml", f"{self.name}_model"])
+
+    @property
+    def scores_key(self) -> dg.AssetKey:
+        return dg.AssetKey(list(_table(self.outputs.scores)))
 
     def training_config(self) -> Any:
         from ml.training import TrainingConfig
@@ -98,14 +124,79 @@ class SnowparkModelComponent(dg.Component, dg.Model, dg.Resolvable):
     def input_tables(self) -> dict[str, tuple[str, str]]:
         return {name: _table(value) for name, value in self.inputs.model_dump().items()}
 
-    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        source = str(context.path / "defs.yaml" if context.path.is_dir() else context.path)
-        model_key = dg.AssetKey(["ml", f"{self.name}_model"])
-        scores_key = dg.AssetKey(list(_table(self.outputs.scores)))
+    def build_model_defs(self, source: Path) -> dg.Definitions:
+        """The model's assets, jobs and checks; `source` (its defs.yaml) is named in errors."""
         deps = [dg.AssetKey(list(table)) for table in self.input_tables().values()]
-        training = _training_asset(self, model_key, deps, source)
-        scores = _scores_asset(self, scores_key, deps, source)
-        return dg.Definitions(assets=[training, scores])
+        training = _training_asset(self, self.model_key, deps, str(source))
+        scores = _scores_asset(self, self.scores_key, deps, str(source))
+        jobs = [
+            dg.define_asset_job(
+                f"train_{self.name}_job",
+                selection=[self.model_key],
+                description=f"Train the {self.name} model and record its version in "
+                f"{self.outputs.registry}.",
+            ),
+            dg.define_asset_job(
+                f"score_{self.name}_job",
+                selection=[self.scores_key],
+                description=f"Score the customers that need it with the {self.name} model.",
+            ),
+        ]
+        # columns/types against the previous scoring (WARN); a scores table has no contract
+        checks = schema_change_checks([self.scores_key], {}, f"{self.name}_scores_schema_change")
+        return dg.Definitions(assets=[training, scores], jobs=jobs, asset_checks=checks)
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        path = context.path / MODEL_FILE if context.path.is_dir() else context.path
+        return self.build_model_defs(path)
+
+
+class ModelFile(BaseModel):
+    """A model folder's defs.yaml: a Dagster component declaration of one model."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["orchestration.components.snowpark_models.SnowparkModelComponent"]
+    attributes: SnowparkModelComponent
+
+
+def load_model(path: Path) -> SnowparkModelComponent:
+    """One model's defs.yaml, validated; errors name the file, the line and the field."""
+    text, data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise YamlConfigError(f"{path}:1: a model file must be a mapping (type, attributes)")
+    return validate(ModelFile, data, path, text).attributes
+
+
+class SnowparkModelsComponent(dg.Component, dg.Model, dg.Resolvable):
+    """Every model folder (``<models_dir>/<name>/defs.yaml``), each with its assets, jobs and
+    checks; adding a folder adds a model."""
+
+    # relative to the project root, or absolute
+    models_dir: str = str(MODELS_DIR.relative_to(PROJECT_ROOT))
+
+    def models(self) -> dict[Path, SnowparkModelComponent]:
+        """The declarations by file, in folder order; names and output tables are unique."""
+        folder = PROJECT_ROOT / self.models_dir
+        if not folder.is_dir():
+            raise YamlConfigError(f"models_dir {self.models_dir!r}: no folder {folder}")
+        models = {path: load_model(path) for path in sorted(folder.glob(f"*/{MODEL_FILE}"))}
+        seen: dict[str, Path] = {}
+        for path, model in models.items():
+            for field, unique in (
+                (["name"], f"model name {model.name}"),
+                (["outputs", "scores"], f"scores table {model.outputs.scores}"),
+                (["outputs", "history"], f"history table {model.outputs.history}"),
+            ):
+                if unique in seen:
+                    text = path.read_text(encoding="utf-8")
+                    line = line_of(path, text, ["attributes", *field])
+                    raise YamlConfigError(f"{path}:{line}: {unique} already used by {seen[unique]}")
+                seen[unique] = path
+        return models
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        built = [model.build_model_defs(path) for path, model in self.models().items()]
+        return dg.Definitions.merge(*built) if built else dg.Definitions()
 
 
 def _training_asset(
@@ -228,11 +319,10 @@ def _scores_asset(
                 )
                 yield _check(key, input_check)
                 for name in SCORE_CHECKS[1:]:
-                    yield dg.AssetCheckResult(
-                        asset_key=key,
-                        check_name=name,
+                    yield check_result(
+                        key,
+                        name,
                         passed=False,
-                        severity=dg.AssetCheckSeverity.ERROR,
                         description=f"not scored: {input_check.description}",
                     )
                 return
@@ -311,21 +401,11 @@ def _timestamp(value: Any) -> datetime | None:
 
 
 def _check(key: dg.AssetKey, outcome: Any) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name=outcome.name,
+    """An ml.quality.CheckOutcome as the asset's check result."""
+    return check_result(
+        key,
+        outcome.name,
         passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
         description=outcome.description,
         metadata=dict(outcome.metadata),
     )
-
-
-def load_snowpark_models(package: str = "ml.models") -> dg.Definitions:
-    """Every ``<model>/defs.yaml`` in ``package`` (a folder with an ``__init__.py``)."""
-    import importlib
-
-    from dagster.components.core.load_defs import load_defs
-
-    module = importlib.import_module(package)
-    return load_defs(module, project_root=Path(__file__).resolve().parents[2])

@@ -9,7 +9,7 @@ from landing.warehouse import DuckDBWarehouse
 from landing.zones import ZoneSpec, load_zones
 from orchestration.components.landing_zones import (
     build_zone_assets,
-    build_zone_job,
+    zone_job_name,
     zone_partitions,
 )
 from sensors.landing import build_landing_sensor
@@ -23,7 +23,7 @@ def tick(
     """One sensor evaluation; applies its partition requests to the instance like the daemon."""
     partitions = zone_partitions(zone)
     # the per-file mode: these tests drive one partition per run (tests/ops covers per_tick)
-    sensor = build_landing_sensor(zone, build_zone_job(zone), partitions, runs="per_file")
+    sensor = build_landing_sensor(zone, zone_job_name(zone), partitions, runs="per_file")
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"landing": landing}
     )

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from snowflake.snowpark import DataFrame, Session
 
+from landing.identifiers import validate_identifier
 from ml.features import (
     FEATURE_COLUMNS,
     FeatureInputs,
@@ -22,7 +23,7 @@ from ml.features import (
 )
 from ml.inputs import read_feature_inputs
 from ml.scoring import DEFAULT_MODEL, SCORE_COLUMNS, ChurnModel, score
-from ml.warehouse_io import SnowparkWarehouse, validate_identifier
+from ml.warehouse_io import SnowparkWarehouse
 
 # The local emulator's COALESCE trips a pandas deprecation warning; not our code.
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:snowflake.snowpark.mock")

@@ -13,8 +13,13 @@ import duckdb
 import pytest
 
 from ml.scoring import DEFAULT_MODEL
-from orchestration.ml import churn_model, customer_scores
+from orchestration.components.snowpark_models import SnowparkModelsComponent
 from orchestration.snowpark import SnowparkResource
+
+# the churn folder's assets, unbound (each test brings its own Snowpark resource)
+_assets = dg.build_defs_for_component(SnowparkModelsComponent()).assets or []
+customer_scores = next(a for a in _assets if dg.AssetKey(["ml", "customer_scores"]) in a.keys)
+churn_model = next(a for a in _assets if dg.AssetKey(["ml", "churn_model"]) in a.keys)
 
 pytestmark = [
     pytest.mark.timeout(300),

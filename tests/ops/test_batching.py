@@ -14,7 +14,7 @@ from landing import ingest as landing_ingest
 from landing import ledger, raw_load
 from orchestration.components.landing_zones import (
     build_zone_assets,
-    build_zone_job,
+    zone_job_name,
     zone_partitions,
 )
 from sensors.landing import build_landing_sensor, contiguous_blocks
@@ -30,7 +30,7 @@ def _orders(*ids: int) -> bytes:
 
 def _tick(instance, bucket, cursor=None) -> dg.SensorResult:
     partitions = zone_partitions(ZONE)
-    sensor = build_landing_sensor(ZONE, build_zone_job(ZONE), partitions, runs="per_tick")
+    sensor = build_landing_sensor(ZONE, zone_job_name(ZONE), partitions, runs="per_tick")
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"landing": bucket.landing}
     )

@@ -10,10 +10,10 @@ import dagster as dg
 import pytest
 from pydantic import ValidationError
 
+from common.yaml_config import YamlConfigError
 from landing.zones import ZONES_DIR
 from orchestration.components.landing_zones import LandingZonesComponent
 from orchestration.components.reactions import ReactionSensorsComponent
-from orchestration.components.yaml_errors import YamlConfigError
 
 
 def test_the_zones_component_builds_every_zone_under_its_usual_keys() -> None:

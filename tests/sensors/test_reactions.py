@@ -23,7 +23,7 @@ def test_shipped_reactions_load() -> None:
     assert spec.when_materialized == "marts/customer_order_features" and spec.notify
 
 
-def test_invalid_reaction_names_file_entry_and_field(tmp_path: Path) -> None:
+def test_invalid_reaction_names_file_line_entry_and_field(tmp_path: Path) -> None:
     path = tmp_path / "reactions.yaml"
     path.write_text(
         "reactions:\n  - name: r1\n    location: moon\n    when_materialized: a/b\n"
@@ -31,7 +31,8 @@ def test_invalid_reaction_names_file_entry_and_field(tmp_path: Path) -> None:
     )
     with pytest.raises(ReactionConfigError) as error:
         load_reactions(path)
-    assert str(error.value).startswith(f"{path}: reactions[0]: field 'location'")
+    # line 3 holds `location: moon`; the field path names the entry (reactions.0)
+    assert str(error.value).startswith(f"{path}:3: field 'reactions.0.location'")
 
 
 def test_reaction_fires_once_per_update(landfall_env, monkeypatch) -> None:
@@ -43,7 +44,7 @@ def test_reaction_fires_once_per_update(landfall_env, monkeypatch) -> None:
         location="transformation",
         when_materialized="marts/customer_order_features",
         notify=True,
-        run_job="score_job",
+        run_job="score_churn_job",
     )
     sensor = build_reaction_sensor(spec)
 

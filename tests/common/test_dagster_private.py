@@ -1,0 +1,396 @@
+"""Every private Dagster name in common/dagster_private.py, pinned: after a Dagster upgrade that
+moves or changes one, its test fails naming the symbol and what Landfall uses it for.
+
+The names are read from common/dagster_private.py's own imports (module and symbol), so each is
+imported here the way that module imports it, and a name added there without a pin fails
+`test_every_private_name_is_pinned`. The public replacements of names that used to be here are
+pinned at the end.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import socket
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from common.settings import PROJECT_ROOT
+
+# read, not imported: if a name moved, importing the module would fail every test here with one
+# ImportError, instead of the one pin that names the symbol and its use
+SHIM = PROJECT_ROOT / "common" / "dagster_private.py"
+
+# What Landfall uses each name for: said in every failure message.
+USES = {
+    "EntitySubset": "the subsets orchestration/upstream_change.py's on_upstream_change condition "
+    "computes with (intersection, difference, emptiness)",
+    "executable_in_same_run": "on_upstream_change's rule 'a parent requested in the same tick "
+    "can run in the same run' (eager()'s own predicate)",
+    "MAX_ENTITIES": "orchestration/automation_sensors.py slicing each location's automation "
+    "sensors within the code-server sensor's limit",
+    "AssetKeyPartitionKey": "on_upstream_change's lookup of an asset's latest storage id in the "
+    "tick's prefetched records",
+    "IN_PROGRESS_RUN_STATUSES": "on_upstream_change's 'parent or asset in progress' rule "
+    "(Dagster's own notion of an unfinished run)",
+    "ASSET_PARTITION_RANGE_START_TAG": "sensors/landing.py requesting one run for a tick's "
+    "partition range",
+    "ASSET_PARTITION_RANGE_END_TAG": "sensors/landing.py requesting one run for a tick's "
+    "partition range",
+    "CachingInstanceQueryer": "on_upstream_change reading the unfinished runs once per tick "
+    "(keyed on the tick's queryer)",
+    "get_current_timestamp": "sensors/notifications.py judging freshness grace periods by the "
+    "clock Dagster's freshness daemon judges the policies by",
+}
+
+
+def _private_imports() -> dict[str, str]:
+    """{symbol: dagster module} as common/dagster_private.py imports them."""
+    tree = ast.parse(SHIM.read_text(encoding="utf-8"))
+    return {
+        alias.asname or alias.name: node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dagster._")
+        for alias in node.names
+    }
+
+
+PRIVATE = _private_imports()
+
+
+@contextmanager
+def pinned(symbol: str) -> Iterator[None]:
+    """Any failure inside reads: which symbol Dagster changed, and what Landfall uses it for."""
+    try:
+        yield
+    except Exception as error:  # AssertionError included: a changed shape
+        pytest.fail(
+            f"Dagster {dg.__version__} changed {PRIVATE.get(symbol, '?')}.{symbol}, which "
+            f"Landfall uses for {USES[symbol]} (common/dagster_private.py): "
+            f"{type(error).__name__}: {error}",
+            pytrace=False,
+        )
+
+
+def load(symbol: str) -> Any:
+    with pinned(symbol):
+        return getattr(importlib.import_module(PRIVATE[symbol]), symbol)
+
+
+def _has_parameters(function: Any, *names: str) -> None:
+    parameters = inspect.signature(function).parameters
+    missing = [n for n in names if n not in parameters]
+    assert not missing, f"{function.__qualname__} no longer takes {missing}"
+
+
+def _exported() -> set[str]:
+    for node in ast.parse(SHIM.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__":
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def test_every_private_name_is_pinned() -> None:
+    assert set(PRIVATE) == _exported(), (
+        "common/dagster_private.py: __all__ and the dagster._ imports differ"
+    )
+    unpinned = set(PRIVATE) - set(USES)
+    assert not unpinned, f"add a pin (and its use) to {__file__} for {sorted(unpinned)}"
+    assert not set(USES) - set(PRIVATE), f"no longer private, unpin: {set(USES) - set(PRIVATE)}"
+
+
+@pytest.mark.parametrize("symbol", sorted(USES))
+def test_importable_where_landfall_imports_it(symbol: str) -> None:
+    value = load(symbol)
+    with pinned(symbol):
+        assert getattr(importlib.import_module("common.dagster_private"), symbol) is value
+
+
+def test_max_entities_is_the_limit_the_code_server_sensor_enforces() -> None:
+    limit = load("MAX_ENTITIES")
+    with pinned("MAX_ENTITIES"):
+        assert isinstance(limit, int) and limit > 0, repr(limit)
+        eager = dg.AutomationCondition.eager()
+        specs = [dg.AssetSpec(f"a{i}", automation_condition=eager) for i in range(limit + 1)]
+
+        @dg.multi_asset(specs=specs)
+        def many():  # never executed: the limit is checked before evaluation
+            ...
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            sensor = dg.AutomationConditionSensorDefinition(
+                "too_many", target=dg.AssetSelection.all(), use_user_code_server=True
+            )
+        repository = dg.Definitions(assets=[many], sensors=[sensor]).get_repository_def()
+        with dg.instance_for_test() as instance:
+            context = dg.build_sensor_context(instance=instance, repository_def=repository)
+            with pytest.raises(dg.DagsterInvalidInvocationError, match=f"limit of {limit}"):
+                repository.get_sensor_def("too_many").evaluate_tick(context)
+
+
+def test_the_partition_range_tags_are_the_ones_runs_and_backfills_read() -> None:
+    start, end = load("ASSET_PARTITION_RANGE_START_TAG"), load("ASSET_PARTITION_RANGE_END_TAG")
+    for symbol, tag, value in (
+        ("ASSET_PARTITION_RANGE_START_TAG", start, "dagster/asset_partition_range_start"),
+        ("ASSET_PARTITION_RANGE_END_TAG", end, "dagster/asset_partition_range_end"),
+    ):
+        with pinned(symbol):
+            # the values are stored on runs: a change would orphan the ranges of existing runs
+            assert tag == value, f"{tag!r} != {value!r}"
+            # Dagster's public RunRequest reads the range back from exactly these tags
+            request = dg.RunRequest(run_key="r", tags={start: "a", end: "c"})
+            assert request.partition_key_range == dg.PartitionKeyRange("a", "c")
+
+
+def test_in_progress_run_statuses_are_the_unfinished_ones() -> None:
+    statuses = load("IN_PROGRESS_RUN_STATUSES")
+    with pinned("IN_PROGRESS_RUN_STATUSES"):
+        assert all(isinstance(s, dg.DagsterRunStatus) for s in statuses), statuses
+        status = dg.DagsterRunStatus
+        assert {status.STARTING, status.STARTED} <= set(statuses), statuses
+        # upstream_change adds QUEUED itself; NOT_STARTED (never submitted) must stay out
+        finished = {status.SUCCESS, status.FAILURE, status.CANCELED, status.NOT_STARTED}
+        assert not finished & set(statuses), statuses
+        assert status.QUEUED not in statuses, "QUEUED now included: drop our own addition"
+
+
+def _two_assets() -> tuple[dg.Definitions, dg.AssetKey, dg.AssetKey]:
+    @dg.asset
+    def parent() -> None: ...
+
+    @dg.asset(deps=[parent])
+    def child() -> None: ...
+
+    @dg.asset(partitions_def=dg.DailyPartitionsDefinition("2024-01-01"))
+    def daily() -> None: ...
+
+    @dg.asset(deps=[daily])
+    def rollup() -> None: ...
+
+    return dg.Definitions(assets=[parent, child, daily, rollup]), parent.key, child.key
+
+
+def test_executable_in_same_run_takes_our_arguments_and_keeps_its_rule() -> None:
+    predicate = load("executable_in_same_run")
+    defs, parent, child = _two_assets()
+    graph = defs.resolve_asset_graph()
+    with pinned("executable_in_same_run"):
+        _has_parameters(predicate, "asset_graph", "child_key", "parent_key")
+        assert predicate(asset_graph=graph, child_key=child, parent_key=parent) is True
+        # a daily-partitioned parent and an unpartitioned child cannot share a run
+        rollup, daily = dg.AssetKey("rollup"), dg.AssetKey("daily")
+        assert predicate(asset_graph=graph, child_key=rollup, parent_key=daily) is False
+
+
+def test_asset_key_partition_key_is_what_the_queryer_looks_up() -> None:
+    pair = load("AssetKeyPartitionKey")
+    queryer_type = load("CachingInstanceQueryer")
+    defs, parent, _ = _two_assets()
+    with pinned("AssetKeyPartitionKey"):
+        key = pair(parent)
+        assert (key.asset_key, key.partition_key) == (parent, None)
+    with pinned("CachingInstanceQueryer"):
+        from dagster._core.loader import LoadingContextForTest
+
+        with dg.instance_for_test() as instance:
+            instance.report_runless_asset_event(dg.AssetMaterialization(parent))
+            queryer = queryer_type(
+                instance, defs.resolve_asset_graph(), LoadingContextForTest(instance)
+            )
+            storage_id = queryer.get_latest_materialization_or_observation_storage_id(key)
+            assert isinstance(storage_id, int), storage_id
+            assert queryer.instance is instance
+            _has_parameters(queryer.get_current_materializations_for_run, "run_id")
+            _has_parameters(queryer.get_planned_materializations_for_run, "run_id")
+
+
+# What on_upstream_change calls on the automation context, the asset graph view (reached only
+# through the context) and the subsets: (owner, method, keyword arguments we pass).
+def _automation_api() -> list[tuple[str, type, str, tuple[str, ...]]]:
+    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
+
+    subset = load("EntitySubset")
+    context = dg.AutomationContext
+    return [
+        ("EntitySubset", subset, "compute_intersection", ()),
+        ("EntitySubset", subset, "compute_difference", ()),
+        ("EntitySubset", subset, "is_empty", ()),
+        ("EntitySubset", context, "for_child_condition", ("child_indices", "candidate_subset")),
+        ("EntitySubset", context, "get_previous_requested_subset", ()),
+        ("EntitySubset", context, "get_empty_subset", ()),
+        ("EntitySubset", AssetGraphView, "get_full_subset", ("key",)),
+        ("EntitySubset", AssetGraphView, "get_empty_subset", ("key",)),
+        ("EntitySubset", AssetGraphView, "compute_parent_subset", ("parent_key", "subset")),
+        ("EntitySubset", AssetGraphView, "compute_missing_subset", ("key", "from_subset")),
+        (
+            "EntitySubset",
+            AssetGraphView,
+            "compute_updated_since_temporal_context_subset",
+            ("key", "temporal_context"),
+        ),
+        (
+            "EntitySubset",
+            AssetGraphView,
+            "compute_latest_run_matches_subset",
+            ("from_subset", "filter_fn"),
+        ),
+        ("EntitySubset", AssetGraphView, "compute_run_in_progress_subset", ("key", "from_subset")),
+        (
+            "EntitySubset",
+            AssetGraphView,
+            "compute_backfill_in_progress_subset",
+            ("key", "from_subset"),
+        ),
+        ("CachingInstanceQueryer", AssetGraphView, "get_inner_queryer_for_back_compat", ()),
+    ]
+
+
+def test_the_automation_api_on_upstream_change_calls_is_there() -> None:
+    for symbol, owner, method, keywords in _automation_api():
+        with pinned(symbol):
+            assert hasattr(owner, method), f"{owner.__name__}.{method} is gone"
+            attribute = inspect.getattr_static(owner, method)
+            if callable(attribute):
+                _has_parameters(getattr(owner, method), *keywords)
+    with pinned("EntitySubset"):
+        for attribute in (
+            "partitions_def",
+            "candidate_subset",
+            "asset_graph_view",
+            "asset_graph",
+            "key",
+            "cursor",
+            "previous_temporal_context",
+            "previous_max_storage_id",
+            "request_subsets_by_key",
+        ):
+            fields = getattr(dg.AutomationContext, "__dataclass_fields__", {})
+            present = hasattr(dg.AutomationContext, attribute) or attribute in fields
+            assert present, f"AutomationContext.{attribute} is gone"
+
+
+def test_on_upstream_change_still_evaluates_through_them() -> None:
+    """The condition end to end: a parent's new materialization requests its child once."""
+    with pinned("EntitySubset"):
+        from orchestration.automation import automation_condition_from_meta
+
+        condition = automation_condition_from_meta({}, asset="pin", source="pin")
+
+        @dg.asset
+        def parent() -> None: ...
+
+        @dg.asset(deps=[parent], automation_condition=condition)
+        def child() -> None: ...
+
+        defs = dg.Definitions(assets=[parent, child])
+        now = datetime(2026, 1, 5, tzinfo=UTC)
+        requested, cursor = [], None
+        with dg.instance_for_test() as instance:
+            for materialize in (False, True, False):
+                now += timedelta(minutes=1)
+                if materialize:
+                    instance.report_runless_asset_event(dg.AssetMaterialization(parent.key))
+                result = dg.evaluate_automation_conditions(
+                    defs=defs, instance=instance, cursor=cursor, evaluation_time=now
+                )
+                cursor = result.cursor
+                requested.append(result.get_num_requested(child.key))
+        # first tick: handled; after the parent's update: requested; then handled
+        assert requested == [0, 1, 0], requested
+
+
+# --- the public replacements of names that used to be private here ------------------------
+
+
+@pytest.mark.parametrize("cron", ["x", "0 25 * * *", "every day"])
+def test_a_bad_cron_fails_at_load_naming_the_asset(cron: str) -> None:
+    """Building the cron conditions validates the schedule (replaces is_valid_cron_string)."""
+    from orchestration.automation import AutomationConfigError, automation_condition_from_meta
+
+    for name in ("on_cron_no_deps", "on_cron_with_deps"):
+        meta = {
+            "dagster": {
+                "automation_condition": name,
+                "automation_condition_config": {"cron_schedule": cron},
+            }
+        }
+        with pytest.raises(AutomationConfigError, match=r"asset raw/x: invalid cron_schedule"):
+            automation_condition_from_meta(meta, asset="raw/x", source="zones/x.yaml")
+    good = {"dagster": {"automation_condition": "on_cron_no_deps"}}
+    good["dagster"]["automation_condition_config"] = {"cron_schedule": "0 6 * * *"}
+    condition = automation_condition_from_meta(good, asset="raw/x", source="zones/x.yaml")
+    assert condition is not None and condition.get_label() == "on_cron_no_deps(0 6 * * *, UTC)"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(120)
+def test_the_code_server_health_check_answers_once_serving(tmp_path: Path) -> None:
+    """gRPC's standard health check, as `dagster api grpc-health-check` makes it (replaces the
+    private gRPC client's ping in devstack/burst.py)."""
+    from devstack.burst import code_server_serving, wait_until
+
+    port = _free_port()
+    assert not code_server_serving(port)  # nothing listening
+    (tmp_path / "defs.py").write_text("import dagster as dg\ndefs = dg.Definitions()\n")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "api", "grpc", "-f", "defs.py", "-p", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: code_server_serving(port), 90, "the code server")
+        cli = subprocess.run(
+            [sys.executable, "-m", "dagster", "api", "grpc-health-check", "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr  # the public check agrees
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_dagsters_clock_is_the_one_freeze_time_moves() -> None:
+    now = load("get_current_timestamp")
+    with pinned("get_current_timestamp"):
+        from dagster._time import get_current_datetime
+
+        assert abs(now() - get_current_datetime().timestamp()) < 5
+
+
+def test_run_tags_can_be_added_to_a_started_run() -> None:
+    """common.dagster_private.add_run_tags wraps DagsterInstance.add_run_tags (not @public):
+    the landing step tags its run with the count of files it quarantined."""
+    from common.dagster_private import add_run_tags
+
+    with dg.instance_for_test() as instance:
+
+        @dg.asset
+        def tagged(context) -> None:  # noqa: ANN001 - annotations are strings in this module
+            add_run_tags(context.instance, context.run.run_id, {"landfall/quarantined": "2"})
+
+        result = dg.materialize([tagged], instance=instance)
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None and run.tags.get("landfall/quarantined") == "2", (
+            f"Dagster {dg.__version__} changed DagsterInstance.add_run_tags, which the landing "
+            "step uses to tag runs that quarantined files"
+        )
