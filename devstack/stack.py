@@ -44,28 +44,13 @@ def prepare(settings: Settings) -> dict[str, str]:
     """Everything a fresh clone needs before anything runs: env, extensions, dbt manifest."""
     env = local_stack.apply_local_environment(settings)
     local_stack.ensure_duckdb_extensions()
-    from orchestration.dbt_project import dbt_project
+    from orchestration.dbt_project import prepare_manifest
 
-    project = dbt_project()
-    if _manifest_stale(project.manifest_path):
-        project.preparer.prepare(project)
+    prepare_manifest()  # parses only when the project's files differ from the manifest's
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(LOCAL_INSTANCE_YAML, home / "dagster.yaml")
     return env
-
-
-def _manifest_stale(manifest: Path) -> bool:
-    """dbt parse only when a project file is newer than the manifest (parsing takes ~15 s)."""
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    sources = (PROJECT_ROOT / "transforms").rglob("*")
-    return any(
-        p.stat().st_mtime > built
-        for p in sources
-        if p.is_file() and "target" not in p.parts and "logs" not in p.parts
-    )
 
 
 @contextmanager

@@ -37,9 +37,13 @@ def build_definitions(
 ) -> dg.Definitions:
     """The location's definitions; `project` and `translator` are swapped only by benchmarks."""
     project = project or dbt_project()
+    # The given project's manifest, read now: dagster-dbt caches a manifest read by path for
+    # the life of the process, which would serve a model deleted since.
+    manifest_file = manifest_path(project)
+    manifest = json.loads(manifest_file.read_text())
 
     @dbt_assets(
-        manifest=manifest_path(project),
+        manifest=manifest,
         project=project,
         dagster_dbt_translator=translator or LandfallDbtTranslator(),
         pool=WAREHOUSE_POOL,
@@ -70,12 +74,12 @@ def build_definitions(
     checks, freshness_sensors = freshness_checks([landfall_dbt_models], "transformation")
     # `dbt source freshness` as a check on each raw asset, after each load and on a cron
     source_checks, source_sensors = source_freshness_checks(
-        manifest_path(), LandfallDbtTranslator(), "transformation"
+        manifest_file, LandfallDbtTranslator(), "transformation"
     )
     # columns/types against the previous build (WARN) and enforced dbt contracts (ERROR)
     schema_checks = schema_change_checks(
         landfall_dbt_models.keys,
-        dbt_contracts(json.loads(manifest_path().read_text()), LandfallDbtTranslator()),
+        dbt_contracts(manifest, LandfallDbtTranslator()),
         "dbt_schema_change",
     )
     return dg.Definitions(
