@@ -140,11 +140,24 @@ def _signal(pids: Iterable[int], groups: Iterable[int], sig: signal.Signals) -> 
             os.kill(pid, sig)
 
 
+def command_line(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+@dataclass
+class StopOutcome:
+    killed: dict[int, str] = field(default_factory=dict)  # pid -> command: needed SIGKILL
+    survivors: set[int] = field(default_factory=set)  # still running after SIGKILL (normally none)
+
+
 def stop_stack_processes(
     record: StackRecord, grace_s: float = 10.0, kill_s: float = 4.0
-) -> set[int]:
+) -> StopOutcome:
     """SIGTERM to every process of the stack (and to any it starts meanwhile), SIGKILL to what
-    is left after `grace_s`; returns the pids still running `kill_s` later (none, normally)."""
+    is left after `grace_s`; reports what needed SIGKILL and what still runs `kill_s` later."""
     signalled: set[int] = set()
     deadline = time.monotonic() + grace_s
     while True:
@@ -153,15 +166,17 @@ def stop_stack_processes(
         groups = [p.pid for p in record.processes if p.alive()]
         running = stack_processes(record)
         if not running:
-            return set()
+            return StopOutcome()
         if time.monotonic() >= deadline:
             break
         _signal(running - signalled, groups if not signalled else [], signal.SIGTERM)
         signalled |= running
         time.sleep(0.2)
+    outcome = StopOutcome(killed={pid: command_line(pid) for pid in running})
     deadline = time.monotonic() + kill_s
     while running and time.monotonic() < deadline:
         _signal(running, [p.pid for p in record.processes if p.alive()], signal.SIGKILL)
         time.sleep(0.2)
         running = stack_processes(record)
-    return running
+    outcome.survivors = running
+    return outcome

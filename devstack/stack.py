@@ -204,6 +204,7 @@ def _ensure_bucket(settings: Settings) -> None:
 class StopReport:
     found: bool  # a stack was recorded under the state folder
     seconds: float = 0.0
+    killed: dict[int, str] = field(default_factory=dict)  # did not stop on SIGTERM in time
     survivors: set[int] = field(default_factory=set)  # pids still running (normally none)
     canceled_runs: list[str] = field(default_factory=list)
 
@@ -214,7 +215,10 @@ class StopReport:
             pids = " ".join(map(str, sorted(self.survivors)))
             return f"processes still running after {self.seconds:.1f}s: {pids}"
         runs = len(self.canceled_runs)
-        return f"stopped in {self.seconds:.1f}s; {runs} interrupted run(s) marked canceled"
+        text = f"stopped in {self.seconds:.1f}s; {runs} interrupted run(s) marked canceled"
+        for pid, command in sorted(self.killed.items()):
+            text += f"\n  needed SIGKILL: {pid} {command[:120]}"
+        return text
 
 
 def stop_stack(state_dir: Path) -> StopReport:
@@ -225,9 +229,9 @@ def stop_stack(state_dir: Path) -> StopReport:
     if record is None:
         return StopReport(found=False)
     started = time.monotonic()
-    survivors = stop_stack_processes(record, grace_s=STOP_DEADLINE_S - 7, kill_s=4)
-    report = StopReport(True, time.monotonic() - started, survivors)
-    if survivors:  # a live run worker could still write its own end over a cancellation
+    outcome = stop_stack_processes(record, grace_s=STOP_DEADLINE_S - 7, kill_s=4)
+    report = StopReport(True, time.monotonic() - started, outcome.killed, outcome.survivors)
+    if outcome.survivors:  # a live run worker could still write its own end over a cancellation
         return report
     report.canceled_runs = cancel_interrupted_runs(state_dir / "dagster_home")
     record_path(state_dir).unlink(missing_ok=True)
