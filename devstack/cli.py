@@ -376,7 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # SIGTERM (a supervisor, `timeout`) stops the stack as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)
-    return args.fn(args)
+    from devstack.local_stack import StackError
+
+    try:
+        return args.fn(args)
+    except StackError as exc:
+        print(f"landfall {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -5,8 +5,10 @@ Used by the CLI (`landfall dev|demo|setup`) and by tests; never imported by asse
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,10 @@ import duckdb
 from common.settings import PROJECT_ROOT, Settings
 
 LOCAL_AWS_KEY = "test"  # moto accepts any credentials; these are not secrets
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start as asked; the message says what to do."""
 
 
 def duckdb_cli_path() -> Path:
@@ -119,7 +125,7 @@ def start_s3_server(
     `recording`, its state is kept in that file and restored on the next start
     (devstack/s3_server.py); without, it lives in memory only."""
     if port_in_use(port):
-        raise RuntimeError(
+        raise StackError(
             f"port {port} is already in use (another local stack? `landfall down` stops one; "
             "LANDFALL_S3_PORT picks another port)"
         )
@@ -138,6 +144,11 @@ def start_s3_server(
         env=os.environ.copy(),
         start_new_session=True,  # its own process group: stopped with everything it started
     )
-    # replaying a long recording takes a while before the port answers
-    wait_for_http(f"http://127.0.0.1:{port}/moto-api/", timeout_s=120, proc=proc)
+    try:  # replaying a long recording takes a while before the port answers
+        wait_for_http(f"http://127.0.0.1:{port}/moto-api/", timeout_s=120, proc=proc)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        raise
     return proc

@@ -11,6 +11,7 @@ their own throw-away stacks in sub-folders.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -158,17 +159,18 @@ def start_stack(settings: Settings, ui_port: int) -> tuple[StackRecord, bool]:
     servers) unless it already runs; returns its record and whether it was started now. What is
     left of a stack that died halfway is stopped first."""
     state = settings.state_dir
+    local_stack.apply_local_environment(settings)  # moto's credentials, also for an attach
     if (record := running_stack(state)) is not None:
         return record, False
     if record_path(state).exists():
         stop_stack(state)
     ui = f"http://127.0.0.1:{ui_port}"
     if local_stack.port_in_use(ui_port):
-        raise RuntimeError(
+        raise local_stack.StackError(
             f"port {ui_port} is already in use (another local stack? `landfall down` stops one; "
             "--ui-port or LANDFALL_UI_PORT picks another port)"
         )
-    os.environ["LANDFALL_UI_URL"] = ui
+    settings = dataclasses.replace(settings, ui_url=ui)  # links in notifications point here
     prepare(settings)
     logs = logs_dir(state)
     logs.mkdir(parents=True, exist_ok=True)
