@@ -190,6 +190,11 @@ def start_stack(settings: Settings, ui_port: int) -> tuple[StackRecord, bool]:
         record.processes.append(record_started("dagster", dagster.pid))
         record.save(record_path(state))
         local_stack.wait_for_http(f"{ui}/server_info", timeout_s=300, proc=dagster)
+    except (TimeoutError, RuntimeError) as exc:
+        stop_stack(state)
+        raise local_stack.StackError(
+            f"the stack did not start ({exc}); stopped what had started. See {logs}/"
+        ) from exc
     except BaseException:
         stop_stack(state)
         raise
