@@ -1,7 +1,9 @@
 """`landfall`: the command line of the platform.
 
 landfall setup          prepare a fresh clone (DuckDB extensions, dbt manifest, Dagster home)
-landfall dev            local S3 + Dagster UI and daemon, sample files dropped
+landfall up             start the local stack (S3, Dagster UI and daemon) in the background
+landfall down           stop it: every process it started; warehouse, runs and objects stay
+landfall dev            `up` in the foreground with sample files dropped; Ctrl-C stops it
 landfall demo           the same cascade headless; prints a summary, non-zero on any failure
 landfall status         the ledger: every landed object and its state
 landfall drop-samples   drop a deterministic sample set into the landing bucket
@@ -21,9 +23,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.settings import dagster_home, get_settings, ui_port
 from devstack import verbs
+
+if TYPE_CHECKING:
+    from devstack.processes import StackRecord
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
@@ -250,9 +256,14 @@ def _print_source_freshness(home: str) -> None:
 def _cmd_drop_samples(args: argparse.Namespace) -> int:
     import boto3
 
+    from devstack.local_stack import local_environment
     from landing.samples import sample_files
 
     settings = get_settings()
+    if settings.is_local:  # moto's credentials, from a shell that has none
+        os.environ.update(
+            {k: v for k, v in local_environment(settings).items() if k.startswith("AWS_")}
+        )
     s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1")
     batch = args.batch or datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
     files = sample_files(
@@ -297,39 +308,69 @@ def _cmd_burst(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_dev(args: argparse.Namespace) -> int:
-    from devstack import local_stack
-    from devstack.stack import dagster_bin, local_stack_running, start_dagster, stop
+def _start(args: argparse.Namespace, verb: str) -> StackRecord:
+    from devstack.stack import logs_dir, start_stack
 
     settings = get_settings()
-    ui = f"http://127.0.0.1:{args.ui_port}"
-    os.environ["LANDFALL_UI_URL"] = ui
-    with local_stack_running(get_settings()) as running:
-        print(f"landfall dev: S3 at {settings.s3_endpoint}, bucket {settings.bucket}")
-        dev = start_dagster(
-            [
-                dagster_bin("dagster"),
-                "dev",
-                "-w",
-                "infra/workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(args.ui_port),
-            ]
-        )
-        try:
-            local_stack.wait_for_http(f"{ui}/server_info", timeout_s=180, proc=dev)
-            batch = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
-            files = running.drop_samples(batch=batch)
-            print(f"landfall dev: UI at {ui}; dropped {len(files)} sample files (batch {batch}).")
-            print("  Watch Runs and the asset graph: raw -> staging -> marts -> ml. Ctrl-C stops.")
-            dev.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop(dev)
+    print(f"landfall {verb}: starting the local stack under {settings.state_dir} ...", flush=True)
+    record, started = start_stack(settings, args.ui_port)
+    state = "started" if started else "already running"
+    print(
+        f"landfall {verb}: {state}: UI {record.ui_url}, S3 {record.s3_endpoint}, bucket "
+        f"{settings.bucket}; logs in {logs_dir(settings.state_dir)}/",
+        flush=True,
+    )
+    return record
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    _start(args, "up")
+    print("landfall up: `landfall down` stops it; `landfall drop-samples` drops sample files.")
     return 0
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from devstack.stack import stop_stack
+
+    report = stop_stack(get_settings().state_dir)
+    print(f"landfall down: {report.line()}")
+    return 1 if report.survivors else 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    """`up` in the foreground: Ctrl-C (or closing the terminal) stops the whole stack."""
+    from devstack.stack import running_stack, stop_stack
+
+    settings = get_settings()
+    for sig in (signal.SIGINT, signal.SIGHUP):  # even if the caller ignored them
+        signal.signal(sig, _interrupt)
+    try:
+        record = _start(args, "dev")
+        if not args.no_samples:
+            import boto3
+
+            from landing.samples import sample_files
+
+            s3 = boto3.client("s3", endpoint_url=record.s3_endpoint, region_name="us-east-1")
+            batch = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
+            files = sample_files(batch=batch)
+            for key, body in files.items():
+                s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
+            print(f"landfall dev: dropped {len(files)} sample files (batch {batch}).")
+        print("  Watch Runs and the asset graph: raw -> staging -> marts -> ml. Ctrl-C stops.")
+        while running_stack(settings.state_dir) is not None:
+            time.sleep(1)
+        print("landfall dev: a process of the stack exited; stopping the rest")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # a second Ctrl-C must not leave half a stack behind
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        print("landfall dev: stopping the local stack ...", flush=True)
+        report = stop_stack(settings.state_dir)
+        print(f"landfall dev: {report.line()}", flush=True)
+    return 1 if report.survivors else 0
 
 
 def _sizes(parser: argparse.ArgumentParser) -> None:
@@ -346,8 +387,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="prepare a fresh clone").set_defaults(fn=_cmd_setup)
-    dev = sub.add_parser("dev", help="local S3 + Dagster UI and daemon, samples dropped")
-    dev.add_argument("--ui-port", type=int, default=ui_port())
+    port = ui_port()
+    up = sub.add_parser("up", help="start the local stack in the background (idempotent)")
+    up.add_argument("--ui-port", type=int, default=port)
+    up.set_defaults(fn=_cmd_up)
+    down = sub.add_parser("down", help="stop the local stack; its state stays for the next up")
+    down.set_defaults(fn=_cmd_down)
+    dev = sub.add_parser("dev", help="`up` in the foreground, samples dropped; Ctrl-C stops")
+    dev.add_argument("--ui-port", type=int, default=port)
+    dev.add_argument("--no-samples", action="store_true", help="do not drop sample files")
     dev.set_defaults(fn=_cmd_dev)
     demo = sub.add_parser("demo", help="the cascade headless, then a summary")
     _sizes(demo)
@@ -372,7 +420,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # SIGTERM (a supervisor, `timeout`) stops the stack as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)
-    return args.fn(args)
+    from devstack.local_stack import StackError
+
+    try:
+        return args.fn(args)
+    except StackError as exc:
+        print(f"landfall {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -5,8 +5,10 @@ Used by the CLI (`landfall dev|demo|setup`) and by tests; never imported by asse
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,10 @@ import duckdb
 from common.settings import PROJECT_ROOT, Settings
 
 LOCAL_AWS_KEY = "test"  # moto accepts any credentials; these are not secrets
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start as asked; the message says what to do."""
 
 
 def duckdb_cli_path() -> Path:
@@ -107,15 +113,42 @@ def wait_for_http(url: str, timeout_s: float, proc: subprocess.Popen | None = No
     raise TimeoutError(f"{url} did not answer within {timeout_s}s: {last_error}")
 
 
-def start_s3_server(port: int, log_path: Path | None = None) -> subprocess.Popen:
-    """Start moto's S3/SQS server on 127.0.0.1:port and wait until it answers."""
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_s3_server(
+    port: int, log_path: Path | None = None, recording: Path | None = None
+) -> subprocess.Popen:
+    """Start moto's S3/SQS server on 127.0.0.1:port and wait until it answers. With a
+    `recording`, its state is kept in that file and restored on the next start
+    (devstack/s3_server.py); without, it lives in memory only."""
+    if port_in_use(port):
+        raise StackError(
+            f"port {port} is already in use (another local stack? `landfall down` stops one; "
+            "LANDFALL_S3_PORT picks another port)"
+        )
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    if recording is None:
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    else:
+        command = [sys.executable, "-m", "devstack.s3_server", "--port", str(port)]
+        command += ["--recording", str(recording)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        command,
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
         env=os.environ.copy(),
         start_new_session=True,  # its own process group: stopped with everything it started
     )
-    wait_for_http(f"http://127.0.0.1:{port}/moto-api/", timeout_s=30, proc=proc)
+    try:  # replaying a long recording takes a while before the port answers
+        wait_for_http(f"http://127.0.0.1:{port}/moto-api/", timeout_s=120, proc=proc)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        raise
     return proc

@@ -54,9 +54,12 @@ def build_definitions(
     """The location's definitions; `project` and `translator` are swapped only by benchmarks."""
     project = project or dbt_project()
     translator = translator or LandfallDbtTranslator()
+    # The given project's manifest, read now: dagster-dbt caches a manifest read by path for
+    # the life of the process, which would serve a model deleted since.
+    manifest = json.loads(manifest_path(project).read_text())
 
     @dbt_assets(
-        manifest=manifest_path(project),
+        manifest=manifest,
         project=project,
         dagster_dbt_translator=translator,
         pool=WAREHOUSE_POOL,
@@ -77,7 +80,7 @@ def build_definitions(
             _release_duckdb_adapter()
 
     # a FreshnessPolicy on each model whose `meta.dagster.freshness` declares one
-    freshness = dbt_freshness(json.loads(manifest_path(project).read_text()), translator)
+    freshness = dbt_freshness(manifest, translator)
     [landfall_dbt_models] = with_freshness_policies([landfall_dbt_models], freshness)
 
     transform_job = dg.define_asset_job(
@@ -88,7 +91,7 @@ def build_definitions(
     # columns/types against the previous build (WARN) and enforced dbt contracts (ERROR)
     schema_checks = schema_change_checks(
         landfall_dbt_models.keys,
-        dbt_contracts(json.loads(manifest_path().read_text()), LandfallDbtTranslator()),
+        dbt_contracts(manifest, LandfallDbtTranslator()),
         "dbt_schema_change",
     )
     return dg.Definitions(

@@ -1,0 +1,73 @@
+"""Stopping a stack finds processes that left its process group and outlived their parent —
+as code servers and run workers can — by the stack id they inherited. Real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+from devstack.processes import (
+    STACK_ID_VARIABLE,
+    StackRecord,
+    process_state,
+    record_started,
+    stack_processes,
+    stop_stack_processes,
+)
+
+# a parent whose child starts its own session and ignores SIGTERM, then both wait
+TREE = """
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c",
+    "import os, signal, time; os.setsid(); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print(os.getpid(), flush=True); time.sleep(600)"])
+time.sleep(600)
+"""
+
+
+def _start_tree() -> tuple[StackRecord, subprocess.Popen, int]:
+    stack_id = uuid.uuid4().hex
+    parent = subprocess.Popen(
+        [sys.executable, "-c", TREE],
+        env={**os.environ, STACK_ID_VARIABLE: stack_id},
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    child = int(parent.stdout.readline())  # printed once its session and handler are set
+    record = StackRecord(stack_id, "", "", time.time(), [record_started("tree", parent.pid)])
+    return record, parent, child
+
+
+def test_stop_kills_a_child_in_its_own_session_that_ignores_sigterm() -> None:
+    record, parent, child = _start_tree()
+    try:
+        assert process_state(child).pgid != parent.pid  # left the recorded group
+        assert stack_processes(record) == {parent.pid, child}
+        outcome = stop_stack_processes(record, grace_s=1.0, kill_s=5.0)
+        parent.wait(timeout=5)
+        assert set(outcome.killed) == {child}  # the parent stopped on SIGTERM
+        assert not outcome.survivors
+        state = process_state(child)
+        assert state is None or not state.running
+        assert not stack_processes(record)
+    finally:
+        for pid in (parent.pid, child):
+            if (state := process_state(pid)) is not None and state.running:
+                os.kill(pid, 9)
+
+
+def test_an_orphan_is_still_found_by_its_stack_id() -> None:
+    record, parent, child = _start_tree()
+    try:
+        parent.kill()
+        parent.wait(timeout=5)
+        assert not record.processes[0].alive()
+        assert stack_processes(record) == {child}  # reparented, other session: still ours
+        outcome = stop_stack_processes(record, grace_s=0.5, kill_s=5.0)
+        assert set(outcome.killed) == {child} and not outcome.survivors
+    finally:
+        if (state := process_state(child)) is not None and state.running:
+            os.kill(child, 9)
