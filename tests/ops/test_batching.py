@@ -11,7 +11,7 @@ from dagster._core.storage.tags import (
 
 from devstack import progress
 from landing import ingest as landing_ingest
-from landing import ledger, raw_load
+from landing import ledger
 from orchestration.components.landing_zones import (
     build_zone_assets,
     zone_job_name,
@@ -19,6 +19,7 @@ from orchestration.components.landing_zones import (
 )
 from sensors.landing import build_landing_sensor, contiguous_blocks
 from tests.landing.helpers import ZONES
+from tests.ops.faults import fail_warehouse_writes
 
 ZONE = ZONES["orders"]
 HEADER = "order_id,customer_id,order_ts,amount,status\n"
@@ -185,7 +186,6 @@ def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
     bucket, warehouse, monkeypatch
 ):
     bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(4)})
-    real_merge, real_load = landing_ingest._merge_from_batch, landing_ingest._load
     calls: list[str] = []
 
     def flaky(key: str) -> None:
@@ -193,23 +193,12 @@ def test_a_transient_error_fails_one_object_and_the_retry_loads_only_it(
         if key == "orders/f2.csv" and calls.count(key) <= 2:
             raise OSError("warehouse briefly unavailable")
 
-    def flaky_merge(con, zone, staging, fetched, loaded_at):  # the run's shared stage
-        flaky(fetched.obj.key)
-        return real_merge(con, zone, staging, fetched, loaded_at)
-
-    def flaky_load(log, zone, obj, local_copy, wh, lock, records):  # an object on its own
-        flaky(obj.key)
-        return real_load(log, zone, obj, local_copy, wh, lock, records)
-
-    def flaky_batch(con, zone, staged, items, loaded_at):  # the set-wise merge of the stage
-        if any(i.obj.key == "orders/f2.csv" for i in items) and calls.count("orders/f2.csv") < 2:
-            raise OSError("warehouse briefly unavailable")
-        return real_batch(con, zone, staged, items, loaded_at)
-
-    real_batch = raw_load.merge_batch
-    monkeypatch.setattr(raw_load, "merge_batch", flaky_batch)
-    monkeypatch.setattr(landing_ingest, "_merge_from_batch", flaky_merge)
-    monkeypatch.setattr(landing_ingest, "_load", flaky_load)
+    fail_warehouse_writes(
+        monkeypatch,
+        flaky,
+        lambda keys: "orders/f2.csv" in keys and calls.count("orders/f2.csv") < 2,
+        "warehouse briefly unavailable",
+    )
     with dg.instance_for_test() as instance:
         [request] = _tick(instance, bucket).run_requests
         run = _run(instance, bucket, warehouse, request)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from landing import ingest as landing_ingest
-from landing import ledger, raw_load
+from landing import ledger
 from orchestration.components import landing_zones as zone_component
+from tests.ops.faults import fail_warehouse_writes
 from tests.ops.test_batching import _orders, _tick
 
 FLAKY_KEY = "orders/f1.csv"
@@ -29,30 +29,18 @@ def test_reexecution_from_failure_loads_only_the_failed_object(
     monkeypatch.setenv("LANDFALL_BUCKET", bucket.landing.bucket)
     monkeypatch.setenv("LANDFALL_WAREHOUSE_PATH", warehouse.path)
     bucket.put({f"orders/f{i}.csv": _orders(i, 10 + i) for i in range(3)})
-    real_merge, real_load = landing_ingest._merge_from_batch, landing_ingest._load
 
     def flaky(key: str) -> None:
         calls.append((phase["run"], key))
         if key == FLAKY_KEY and broken["on"]:
             raise OSError("connection reset by peer")
 
-    def merge(con, zone, staging, fetched, loaded_at):  # from the run's shared stage
-        flaky(fetched.obj.key)
-        return real_merge(con, zone, staging, fetched, loaded_at)
-
-    def load(log, zone, obj, local_copy, wh, lock, records):  # an object staged on its own
-        flaky(obj.key)
-        return real_load(log, zone, obj, local_copy, wh, lock, records)
-
-    def batch(con, zone, staged, items, loaded_at):  # the set-wise merge of the stage
-        if any(i.obj.key == FLAKY_KEY for i in items) and broken["on"]:
-            raise OSError("connection reset by peer")
-        return real_batch(con, zone, staged, items, loaded_at)
-
-    real_batch = raw_load.merge_batch
-    monkeypatch.setattr(raw_load, "merge_batch", batch)
-    monkeypatch.setattr(landing_ingest, "_merge_from_batch", merge)
-    monkeypatch.setattr(landing_ingest, "_load", load)
+    fail_warehouse_writes(
+        monkeypatch,
+        flaky,
+        lambda keys: FLAKY_KEY in keys and broken["on"],
+        "connection reset by peer",
+    )
     # no backoff waits in this test: the policy's shape is tested in tests/orchestration
     monkeypatch.setattr(zone_component, "retry_policy", lambda kind: dg.RetryPolicy(max_retries=1))
     (tmp_path / "home").mkdir()
