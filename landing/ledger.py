@@ -17,6 +17,9 @@ from landing.dialects import Session, dialect_of
 LEDGER_SCHEMA, LEDGER_TABLE = "landfall", "ledger"
 
 
+_CHUNK = 300  # versions per statement: bounds the number of bound parameters
+
+
 def _rows(con: Session) -> str:
     # ROWS is a reserved word in Snowflake: this one column name is always quoted
     return dialect_of(con).ident("rows")
@@ -75,22 +78,13 @@ def record(
 
     Call inside the transaction that wrote (or refused) the rows.
     """
-    ledger, stamp = _ledger(con), at.isoformat(sep=" ")
-    con.execute(
-        f"""UPDATE {ledger} SET state = ?, {_rows(con)} = 0, updated_at = CAST(? AS TIMESTAMP)
-            WHERE zone = ? AND object_key = ? AND etag <> ? AND state <> ?""",
-        [SUPERSEDED, stamp, zone, object_key, etag, SUPERSEDED],
-    )
-    # replace this version's row (portable: no INSERT OR REPLACE / MERGE dialects)
-    con.execute(
-        f"DELETE FROM {ledger} WHERE zone = ? AND object_key = ? AND etag = ?",
-        [zone, object_key, etag],
-    )
-    con.execute(
-        f"""INSERT INTO {ledger}
-            (zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP))""",
-        [zone, object_key, etag, state, rows, reason, size, stamp],
+    record_many(
+        con,
+        zone=zone,
+        versions=[(object_key, etag, rows, size)],
+        state=state,
+        at=at,
+        reason=reason,
     )
 
 
@@ -101,12 +95,14 @@ def record_many(
     versions: list[tuple[str, str, int, int]],
     state: str,
     at: datetime,
+    reason: str | None = None,
 ) -> None:
-    """`record` for many versions at once: (key, etag, rows, size) each, one state. Call
-    inside the transaction that wrote their rows."""
+    """Record versions (key, etag, rows, size) in one state: every earlier row of their keys
+    becomes superseded, each version's own row is replaced. Call inside the transaction that
+    wrote (or refused) their rows."""
     ledger, stamp = _ledger(con), at.isoformat(sep=" ")
-    for start in range(0, len(versions), 300):
-        chunk = versions[start : start + 300]
+    for start in range(0, len(versions), _CHUNK):
+        chunk = versions[start : start + _CHUNK]
         keys = [key for key, _, _, _ in chunk]
         in_keys = ", ".join("?" * len(keys))
         con.execute(
@@ -114,6 +110,7 @@ def record_many(
                 WHERE zone = ? AND state <> ? AND object_key IN ({in_keys})""",
             [SUPERSEDED, stamp, zone, SUPERSEDED, *keys],
         )
+        # replace each version's row (portable: no INSERT OR REPLACE / MERGE dialects)
         pairs = ", ".join("(?, ?)" for _ in chunk)
         con.execute(
             f"""DELETE FROM {ledger} WHERE zone = ? AND EXISTS (
@@ -121,7 +118,7 @@ def record_many(
                 WHERE v.k = {ledger}.object_key AND v.e = {ledger}.etag)""",
             [zone, *[v for key, etag, _, _ in chunk for v in (key, etag)]],
         )
-        values = ", ".join("(?, ?, ?, ?, ?, NULL, ?, CAST(? AS TIMESTAMP))" for _ in chunk)
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP))" for _ in chunk)
         con.execute(
             f"""INSERT INTO {ledger}
                 (zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at)
@@ -129,7 +126,7 @@ def record_many(
             [
                 v
                 for key, etag, rows, size in chunk
-                for v in (zone, key, etag, state, rows, size, stamp)
+                for v in (zone, key, etag, state, rows, reason, size, stamp)
             ],
         )
 

@@ -8,10 +8,11 @@ and Snowflake. Table DDL runs before the transaction, because Snowflake commits 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from landing import ledger
 from landing.dialects import Dialect, Session, dialect_of
@@ -83,23 +84,43 @@ def _checked_type(data_type: str, column: str) -> str:
     return data_type
 
 
-def _check_types(con: Session, source: str, params: list[str], contract: dict[str, str]) -> None:
-    """Every non-null value must convert to its contract type; name the column and an example."""
-    if not contract:
-        return
+def _type_probes(con: Session, contract: dict[str, str]) -> list[str]:
+    """Per contract column, two aggregates: how many non-null values do not convert to its
+    type, and one of them as an example."""
     q = dialect_of(con).ident
     probes = []
     for column, type_name in contract.items():
         text = f"CAST({q(column)} AS VARCHAR)"
         bad = f"{q(column)} IS NOT NULL AND TRY_CAST({text} AS {type_name}) IS NULL"
         probes.append(f"count_if({bad}), min(CASE WHEN {bad} THEN {text} END)")
-    result = con.execute(f"SELECT {', '.join(probes)} FROM {source}", params).fetchone()
+    return probes
+
+
+def _type_problem(contract: dict[str, str], results: Sequence[Any]) -> str | None:
+    """The first contract column `_type_probes`' results say is broken, as a quarantine reason."""
     for i, (column, type_name) in enumerate(contract.items()):
-        bad, example = result[2 * i], result[2 * i + 1]
+        bad, example = results[2 * i], results[2 * i + 1]
         if bad:
-            raise BadFileError(
-                f"column {column}: {bad} value(s) are not {type_name}, e.g. {example!r}"
-            )
+            return f"column {column}: {bad} value(s) are not {type_name}, e.g. {example!r}"
+    return None
+
+
+def _count_mismatch(validated_records: int, loaded: int) -> str:
+    return (
+        f"row count mismatch: validation counted {validated_records} record(s), the "
+        f"loader wrote {loaded} row(s); nothing of this file was loaded"
+    )
+
+
+def _check_types(con: Session, source: str, params: list[str], contract: dict[str, str]) -> None:
+    """Every non-null value must convert to its contract type; name the column and an example."""
+    if not contract:
+        return
+    probes = _type_probes(con, contract)
+    result = con.execute(f"SELECT {', '.join(probes)} FROM {source}", params).fetchone()
+    problem = _type_problem(contract, result)
+    if problem:
+        raise BadFileError(problem)
 
 
 @dataclass(frozen=True)
@@ -204,10 +225,7 @@ def merge_staged(
         counts = {p.staged.raw_table: _replace_rows(con, p, obj, loaded_at) for p in plans}
         loaded = counts.get(zone.table_name, 0)
         if loaded != validated_records:
-            raise BadFileError(
-                f"row count mismatch: validation counted {validated_records} record(s), the "
-                f"loader wrote {loaded} row(s); nothing of this file was loaded"
-            )
+            raise BadFileError(_count_mismatch(validated_records, loaded))
         ledger.record(
             con,
             zone=zone.name,
@@ -301,11 +319,7 @@ def _verdicts(
     must be quarantined (the first contract type it breaks, or a row-count mismatch)."""
     dialect = dialect_of(con)
     q = dialect.ident
-    probes = ["count(*)"]
-    for column, type_name in contract.items():
-        text = f"CAST({q(column)} AS VARCHAR)"
-        bad = f"{q(column)} IS NOT NULL AND TRY_CAST({text} AS {type_name}) IS NULL"
-        probes.append(f"count_if({bad}), min(CASE WHEN {bad} THEN {text} END)")
+    probes = ["count(*)", *_type_probes(con, contract)]
     found = {
         row[0]: row[1:]
         for row in con.execute(
@@ -317,19 +331,11 @@ def _verdicts(
     for item in items:
         row = found.get(item.source_file)
         counts[item.obj.key] = row[0] if row else 0
-        for i, (column, type_name) in enumerate(contract.items()):
-            if row and row[1 + 2 * i]:
-                reasons[item.obj.key] = (
-                    f"column {column}: {row[1 + 2 * i]} value(s) are not {type_name}, "
-                    f"e.g. {row[2 + 2 * i]!r}"
-                )
-                break
-        else:
-            if counts[item.obj.key] != item.records:
-                reasons[item.obj.key] = (
-                    f"row count mismatch: validation counted {item.records} record(s), the "
-                    f"loader wrote {counts[item.obj.key]} row(s); nothing of this file was loaded"
-                )
+        problem = _type_problem(contract, row[1:]) if row else None
+        if problem is None and counts[item.obj.key] != item.records:
+            problem = _count_mismatch(item.records, counts[item.obj.key])
+        if problem:
+            reasons[item.obj.key] = problem
     return counts, reasons
 
 

@@ -40,6 +40,10 @@ SLING_TIMEOUT_BASE_SECONDS = 120
 SLING_MIN_BYTES_PER_SECOND = 50_000
 
 
+def _timeout(local_copy: Path) -> float:
+    return SLING_TIMEOUT_BASE_SECONDS + local_copy.stat().st_size / SLING_MIN_BYTES_PER_SECOND
+
+
 class SlingRunError(RuntimeError):
     """Sling failed after the file passed validation: treated as transient and retried."""
 
@@ -240,7 +244,7 @@ def stage_into_table(
     proc = _start(
         zone, local_copy.as_uri(), stage_table, {"WAREHOUSE": connection}, work, stream_overrides
     )
-    timeout = SLING_TIMEOUT_BASE_SECONDS + local_copy.stat().st_size / SLING_MIN_BYTES_PER_SECOND
+    timeout = _timeout(local_copy)
     try:
         return _finish(proc, work, local_copy.as_uri(), log, timeout)
     finally:
@@ -262,7 +266,7 @@ def stage_object(
         connection = {"type": "duckdb", "instance": str(scratch), "copy_method": "csv_files"}
         proc = _start(zone, part.as_uri(), SCRATCH_TABLE, {"WAREHOUSE": connection}, work)
         running.append((proc, scratch))
-    timeout = SLING_TIMEOUT_BASE_SECONDS + local_copy.stat().st_size / SLING_MIN_BYTES_PER_SECOND
+    timeout = _timeout(local_copy)
     try:
         rows = sum(
             _finish(proc, folder / f"sling-{i}", local_copy.as_uri(), log, timeout)

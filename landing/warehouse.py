@@ -66,6 +66,16 @@ def _lines(path: Path) -> Iterator[str]:
         yield from fh
 
 
+def _read_csv_into(path: Path, files: str | list[str], options: dict[str, object]) -> None:
+    """DuckDB's read_csv of `files` into table main.stage of a scratch DuckDB file `path`."""
+    with duckdb.connect(str(path)) as con:
+        settings = ", ".join(f"{k} = ?" for k in options)
+        con.execute(
+            f"CREATE TABLE main.stage AS SELECT * FROM read_csv(?, {settings})",
+            [files, *options.values()],
+        )
+
+
 def dlt_staging(zone: ZoneSpec, local_copy: Path, token: str, destination: object) -> Staging:
     """dlt's run of one object into its own staging schema of `destination`."""
     schema = f"{STAGE_SCHEMA}_{zone.name}_{token}"
@@ -126,12 +136,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         else:
             started = time.monotonic()
             path = local_copy.parent / "stage.duckdb"
-            with duckdb.connect(str(path)) as con:
-                settings = ", ".join(f"{k} = ?" for k in options)
-                con.execute(
-                    f"CREATE TABLE main.stage AS SELECT * FROM read_csv(?, {settings})",
-                    [str(local_copy), *options.values()],
-                )
+            _read_csv_into(path, str(local_copy), options)
             log(f"staged {local_copy.name} with DuckDB read_csv ({options})")
             timing = {"duckdb_read_seconds": round(time.monotonic() - started, 3)}
         return Staging(
@@ -152,12 +157,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         started = time.monotonic()
         path = folder / "batch-stage.duckdb"
         options = {**options, "union_by_name": True, "filename": raw_load.SOURCE_COLUMN}
-        with duckdb.connect(str(path)) as con:
-            settings = ", ".join(f"{k} = ?" for k in options)
-            con.execute(
-                f"CREATE TABLE main.stage AS SELECT * FROM read_csv(?, {settings})",
-                [[str(p) for p in local_copies], *options.values()],
-            )
+        _read_csv_into(path, [str(p) for p in local_copies], options)
         log(f"staged {len(local_copies)} objects with one DuckDB read_csv")
         return Staging(
             [raw_load.StagedTable(zone.table_name, "main", "stage", "landfall_batch_stage")],
