@@ -9,6 +9,7 @@ import dagster as dg
 from common.settings import get_settings, snowflake_endpoint
 from landing.bucket import LandingBucket
 from landing.warehouse import DuckDBWarehouse, LandingWarehouse
+from orchestration.snowflake_credentials import snowflake_credentials
 
 
 def landing_bucket() -> LandingBucket:
@@ -37,12 +38,7 @@ def snowflake_resource() -> dg.ConfigurableResource:
         if v
     }
     return SnowflakeResource(
-        account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
-        user=dg.EnvVar("SNOWFLAKE_USER"),
-        password=dg.EnvVar("SNOWFLAKE_PASSWORD"),
-        role=dg.EnvVar("SNOWFLAKE_ROLE"),
-        warehouse=dg.EnvVar("SNOWFLAKE_WAREHOUSE"),
-        database=dg.EnvVar("SNOWFLAKE_DATABASE"),
+        **snowflake_credentials(),
         paramstyle="qmark",
         # bounded: a connector otherwise retries a failing call for minutes
         login_timeout=60,

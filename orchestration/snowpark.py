@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import dagster as dg
 
 from common.settings import get_settings
+from orchestration.snowflake_credentials import snowflake_credentials
 
 
 class SnowparkResource(dg.ConfigurableResource):
@@ -59,12 +60,4 @@ def snowpark_resource() -> SnowparkResource:
     settings = get_settings()
     if settings.is_local:
         return SnowparkResource(local=True, duckdb_path=str(settings.warehouse_path))
-    return SnowparkResource(
-        local=False,
-        account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
-        user=dg.EnvVar("SNOWFLAKE_USER"),
-        password=dg.EnvVar("SNOWFLAKE_PASSWORD"),
-        role=dg.EnvVar("SNOWFLAKE_ROLE"),
-        warehouse=dg.EnvVar("SNOWFLAKE_WAREHOUSE"),
-        database=dg.EnvVar("SNOWFLAKE_DATABASE"),
-    )
+    return SnowparkResource(local=False, **snowflake_credentials())
