@@ -208,22 +208,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _ignored(settings) -> tuple[list, str | None]:
     """Objects under a zone prefix that no zone pattern takes, and why the bucket could not be
     listed (None when it was)."""
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from devstack.local_stack import local_environment
+    from devstack.local_stack import landing_s3_client
     from landing.zones import load_zones
     from sensors.listing import ignored_objects
 
-    env = local_environment(settings)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
-        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-        config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}),
+    s3 = landing_s3_client(
+        settings, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}
     )
     by_bucket: dict[str, list] = {}
     for zone in load_zones():
@@ -254,17 +246,11 @@ def _print_source_freshness(home: str) -> None:
 
 
 def _cmd_drop_samples(args: argparse.Namespace) -> int:
-    import boto3
-
-    from devstack.local_stack import local_environment
+    from devstack.local_stack import landing_s3_client
     from landing.samples import sample_files
 
     settings = get_settings()
-    if settings.is_local:  # moto's credentials, from a shell that has none
-        os.environ.update(
-            {k: v for k, v in local_environment(settings).items() if k.startswith("AWS_")}
-        )
-    s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1")
+    s3 = landing_s3_client(settings)
     batch = args.batch or datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
     files = sample_files(
         seed=args.seed,

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -79,6 +80,24 @@ def local_environment(settings: Settings) -> dict[str, str]:
         )
         env.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     return env
+
+
+def landing_s3_client(settings: Settings, **config: Any) -> Any:
+    """A boto3 S3 client for the landing bucket from a shell: locally moto's endpoint and its
+    credentials (the shell may have none), in prod the default AWS credential chain. `config`:
+    botocore Config options (timeouts, retries)."""
+    import boto3
+    from botocore.config import Config
+
+    env = local_environment(settings) if settings.is_local else {}
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        config=Config(**config) if config else None,
+    )
 
 
 def apply_local_environment(settings: Settings) -> dict[str, str]:

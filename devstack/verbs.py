@@ -24,11 +24,9 @@ def _zone(name: str):
 
 
 def _s3_client():
-    import boto3
+    from devstack.local_stack import landing_s3_client
 
-    settings = get_settings()
-    # Locally moto's server; in prod the bucket of LANDFALL_BUCKET with the default AWS chain.
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name="us-east-1")
+    return landing_s3_client(get_settings())
 
 
 def cmd_drop(args: argparse.Namespace) -> int:

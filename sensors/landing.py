@@ -116,8 +116,8 @@ def retention_deletes(
     if excess <= 0:
         return []
     kept = set(keep)
-    candidates = [k for k in registered[: min(excess, zone.retention.remove_per_tick)]]
-    candidates = [k for k in candidates if k not in kept]
+    oldest = registered[: min(excess, zone.retention.remove_per_tick)]
+    candidates = [k for k in oldest if k not in kept]
     status = instance.get_status_by_partition(
         dg.AssetKey(zone.asset_key_path), candidates, partitions
     )

@@ -28,6 +28,8 @@ def test_drop_then_wait(bucket, warehouse, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("LANDFALL_BUCKET", bucket.landing.bucket)
     monkeypatch.setenv("LANDFALL_WAREHOUSE_PATH", warehouse.path)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # a shell with no AWS setup
+        monkeypatch.delenv(name, raising=False)
     mine = tmp_path / "my export.csv"
     mine.write_text(
         "order_id,customer_id,order_ts,amount,status\n1,1,2026-12-01 09:00:00,2.5,paid\n"
