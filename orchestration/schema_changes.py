@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from orchestration.checks import check_result
+
 CHECK_NAME = "schema_change"
 COLUMN_SCHEMA = "dagster/column_schema"
 CONTRACT_KEY = "landfall/contract"  # JSON {column: declared type} on raw asset specs
@@ -290,21 +292,17 @@ def evaluate(
     contract = as_contract(contract)
     warehouse = contract.warehouse if contract else "duckdb"
     if current is None or not (current.columns or _columns(previous, warehouse)):
-        return dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name=CHECK_NAME,
-            passed=True,
-            description="no table yet (nothing loaded so far)",
+        return check_result(
+            asset_key, CHECK_NAME, passed=True, description="no table yet (nothing loaded so far)"
         )
     diff = diff_schemas(previous, current, warehouse)
     breaks = contract_breaks(current, contract) if contract else []
     metadata = {"diff": dg.MetadataValue.json(diff.as_json()), "contract_breaks": breaks}
     if breaks:
-        return dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name=CHECK_NAME,
+        return check_result(
+            asset_key,
+            CHECK_NAME,
             passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
             description="contract broken: " + "; ".join(breaks),
             metadata=metadata,
         )
@@ -314,9 +312,9 @@ def evaluate(
         description = "first table: the baseline for later changes"
     else:
         description = "no change"
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=CHECK_NAME,
+    return check_result(
+        asset_key,
+        CHECK_NAME,
         passed=not diff.changed,
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
