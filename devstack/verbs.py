@@ -4,12 +4,11 @@ script) needs to land their own files and know when the platform is done with th
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from common.settings import get_settings
+from common.settings import dagster_home, get_settings
 
 IN_FLIGHT = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 
@@ -103,12 +102,14 @@ def cmd_wait(args: argparse.Namespace) -> int:
     run is in flight; non-zero on timeout or on a run that failed meanwhile."""
     import dagster as dg
 
+    from devstack.local_stack import local_environment
     from landing.zones import load_zones
 
     zones = load_zones()
-    home = os.environ.get("DAGSTER_HOME")
-    if not home or not (Path(home) / "dagster.yaml").exists():
-        print("landfall wait: no Dagster instance (DAGSTER_HOME); start one with `landfall dev`")
+    # the instance of $DAGSTER_HOME, else the local stack's (as `landfall status` finds it)
+    home = str(dagster_home(Path(local_environment(get_settings())["DAGSTER_HOME"])))
+    if not (Path(home) / "dagster.yaml").exists():
+        print(f"landfall wait: no Dagster instance at {home}; start one with `landfall up`")
         return 2
     started, deadline = time.time(), time.monotonic() + args.timeout
     quiet_polls, last = 0, ""
