@@ -22,7 +22,7 @@ from landing import ledger, raw_load
 from landing.content import ContentError, PlainContent
 from landing.objects import LandedObject, clean_etag, short_hash
 from landing.quarantine import quarantine_object
-from landing.validation import BadFileError, check_content, check_object
+from landing.validation import BadFileError, HeaderRenamer, check_content, check_object
 from landing.warehouse import LandingWarehouse, Staging
 from landing.zones import ZoneSpec
 
@@ -48,8 +48,9 @@ def _download_checked(
 ) -> tuple[Path, int, PlainContent]:
     """Stream this exact version (If-Match: ETag) to a local file while validating it.
 
-    The loaders read that copy: the bytes loaded are the bytes validated, even if the key is
-    overwritten meanwhile, and the object is downloaded once. The copy is plain: compression
+    The loaders read that copy: the bytes loaded are the bytes validated (a header the zone
+    maps under `source_columns` written in warehouse names), even if the key is overwritten
+    meanwhile, and the object is downloaded once. The copy is plain: compression
     (detected by content) undone and a UTF-8 byte-order mark dropped on the way.
     """
     path = folder / f"object.{zone.format}"
@@ -59,12 +60,14 @@ def _download_checked(
         text=zone.format != "parquet",
         max_bytes=zone.max_file_bytes,
     )
+    renamer = HeaderRenamer(zone)  # the copy's header in warehouse names (source_columns)
     with path.open("wb") as out:
 
         def tee() -> Iterator[bytes]:
             for chunk in plain:
-                out.write(chunk)
+                out.write(renamer.feed(chunk))
                 yield chunk
+            out.write(renamer.close())
 
         try:
             records = check_content(zone, tee())
@@ -123,7 +126,9 @@ def _load(
             staging = warehouse.stage_with_dlt(zone, local_copy, token)
         merge_started = time.monotonic()
         with warehouse.merge_session(staging) as con:
-            counts = raw_load.merge_staged(con, zone, staging.tables, obj, loaded_at, records)
+            counts = raw_load.merge_staged(
+                con, zone, staging.tables, obj, loaded_at, records, local_copy
+            )
     return counts, {**staging.timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
 
 
@@ -247,7 +252,7 @@ def _merge_from_batch(
     started = time.monotonic()
     try:
         outcome.counts = raw_load.merge_staged(
-            con, zone, tables, fetched.obj, loaded_at, fetched.records
+            con, zone, tables, fetched.obj, loaded_at, fetched.records, fetched.local_copy
         )
     except BadFileError as exc:
         outcome.reason = str(exc)

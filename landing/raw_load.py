@@ -12,12 +12,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from landing import ledger
 from landing.dialects import Dialect, Session, dialect_of
 from landing.objects import LandedObject
-from landing.validation import BadFileError
+from landing.validation import BadFileError, first_line_with
 from landing.zones import ZoneSpec
 
 SOURCE_COLUMN = "_landfall_source"  # the local copy a row of a shared stage came from
@@ -96,12 +97,23 @@ def _type_probes(con: Session, contract: dict[str, str]) -> list[str]:
     return probes
 
 
-def _type_problem(contract: dict[str, str], results: Sequence[Any]) -> str | None:
-    """The first contract column `_type_probes`' results say is broken, as a quarantine reason."""
+def _type_problem(
+    zone: ZoneSpec, contract: dict[str, str], results: Sequence[Any], local_copy: Path | None
+) -> str | None:
+    """The first contract column `_type_probes`' results say is broken, as a quarantine reason
+    naming the column (and its header in the file, if mapped) and the line of the example."""
     for i, (column, type_name) in enumerate(contract.items()):
         bad, example = results[2 * i], results[2 * i + 1]
         if bad:
-            return f"column {column}: {bad} value(s) are not {type_name}, e.g. {example!r}"
+            header = zone.source_header(column)
+            named = f"column {column}" + (f" (header {header!r})" if header else "")
+            line = (
+                first_line_with(local_copy, column, example)
+                if local_copy is not None and zone.format == "csv" and example is not None
+                else None
+            )
+            where = f" on line {line}" if line else ""
+            return f"{named}: {bad} value(s) are not {type_name}, e.g. {example!r}{where}"
     return None
 
 
@@ -112,13 +124,21 @@ def _count_mismatch(validated_records: int, loaded: int) -> str:
     )
 
 
-def _check_types(con: Session, source: str, params: list[str], contract: dict[str, str]) -> None:
-    """Every non-null value must convert to its contract type; name the column and an example."""
+def _check_types(
+    con: Session,
+    source: str,
+    params: list[str],
+    zone: ZoneSpec,
+    contract: dict[str, str],
+    local_copy: Path | None,
+) -> None:
+    """Every non-null value must convert to its contract type; name the column, an example
+    and its line."""
     if not contract:
         return
     probes = _type_probes(con, contract)
     result = con.execute(f"SELECT {', '.join(probes)} FROM {source}", params).fetchone()
-    problem = _type_problem(contract, result)
+    problem = _type_problem(zone, contract, result, local_copy)
     if problem:
         raise BadFileError(problem)
 
@@ -136,14 +156,16 @@ class _Plan:
 def _prepare(
     con: Session,
     staged: StagedTable,
-    target_schema: str,
+    zone: ZoneSpec,
     contract: dict[str, str],
     check_types: bool = True,
+    local_copy: Path | None = None,
 ) -> _Plan:
     """Check the staged rows against the contract, then create or widen the raw table (DDL,
     outside the transaction)."""
     dialect = dialect_of(con)
     q = dialect.ident
+    target_schema = zone.schema_name
     source, params = staged.rows(dialect)
     target = dialect.relation(target_schema, staged.raw_table)
     stage_columns = staged.columns(con)
@@ -151,7 +173,7 @@ def _prepare(
     if missing:
         raise BadFileError(f"missing contract columns {missing}")
     if check_types:
-        _check_types(con, source, params, contract)
+        _check_types(con, source, params, zone, contract, local_copy)
 
     typed = {c: t.upper() for c, t in contract.items()}
     extra = {
@@ -209,16 +231,24 @@ def merge_staged(
     obj: LandedObject,
     loaded_at: datetime,
     validated_records: int,
+    local_copy: Path | None = None,
 ) -> dict[str, int]:
     """Replace this object's rows in every raw table it feeds and record it, atomically.
 
     Raises BadFileError (after rolling back) when the staged rows break the zone contract, or
     when the zone's table would get another number of rows than the validator counted records:
-    a loader that parsed the file differently has lost or invented rows.
+    a loader that parsed the file differently has lost or invented rows. `local_copy`, the
+    file staged, lets a type problem name the line of its example.
     """
     ledger.ensure_ledger(con)
     plans = [
-        _prepare(con, s, zone.schema_name, zone.columns if s.raw_table == zone.table_name else {})
+        _prepare(
+            con,
+            s,
+            zone,
+            zone.columns if s.raw_table == zone.table_name else {},
+            local_copy=local_copy,
+        )
         for s in staged
     ]
     with _transaction(con):
@@ -313,12 +343,13 @@ def _chunks(items: list, size: int = _CHUNK) -> list[list]:
 
 
 def _verdicts(
-    con: Session, staged: StagedTable, contract: dict[str, str], items: list[BatchItem]
+    con: Session, staged: StagedTable, zone: ZoneSpec, items: list[BatchItem]
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Per object, in one pass over the shared stage: its staged row count, and the reason it
     must be quarantined (the first contract type it breaks, or a row-count mismatch)."""
     dialect = dialect_of(con)
     q = dialect.ident
+    contract = zone.columns
     probes = ["count(*)", *_type_probes(con, contract)]
     found = {
         row[0]: row[1:]
@@ -331,7 +362,7 @@ def _verdicts(
     for item in items:
         row = found.get(item.source_file)
         counts[item.obj.key] = row[0] if row else 0
-        problem = _type_problem(contract, row[1:]) if row else None
+        problem = _type_problem(zone, contract, row[1:], Path(item.source_file)) if row else None
         if problem is None and counts[item.obj.key] != item.records:
             problem = _count_mismatch(item.records, counts[item.obj.key])
         if problem:
@@ -354,11 +385,11 @@ def merge_batch(
     dialect = dialect_of(con)
     q = dialect.ident
     ledger.ensure_ledger(con)
-    counts, reasons = _verdicts(con, staged, zone.columns, items)
+    counts, reasons = _verdicts(con, staged, zone, items)
     good = [item for item in items if item.obj.key not in reasons]
     if not good:
         return {}, reasons
-    plan = _prepare(con, staged, zone.schema_name, zone.columns, check_types=False)
+    plan = _prepare(con, staged, zone, zone.columns, check_types=False)
     columns = [*plan.typed, *plan.extra, *PROVENANCE_COLUMNS]
     select = ", ".join(
         [f"CAST(s.{q(c)} AS {t})" for c, t in plan.typed.items()]

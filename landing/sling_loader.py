@@ -68,19 +68,27 @@ def render_replication(zone: ZoneSpec, object_url: str, stage_table: str) -> dic
             f"{path}: field 'streams': expected exactly one stream named {OBJECT_URL!r} with "
             f"object {STAGE_TABLE!r}"
         )
-    config["streams"] = {object_url: {**streams[OBJECT_URL], "object": stage_table}}
+    stream = {**streams[OBJECT_URL], "object": stage_table}
+    if zone.null_value is not None:  # the zone file's `null_values`, Sling's null_if
+        stream["source_options"] = {
+            **(stream.get("source_options") or {}),
+            "null_if": zone.null_value,
+        }
+    config["streams"] = {object_url: stream}
     return config
 
 
 # Sling source options DuckDB's read_csv reproduces exactly, and how. A replication using any
 # other option (or a column mapping other than all-text) stays on Sling, where it means what
 # Sling says it means.
+# `empty_as_null` and `null_if` together become read_csv's nullstr list: a nullstr of 'NA'
+# alone would make an empty field '' instead of NULL (read_csv's default nullstr is '').
 _DUCKDB_CSV_OPTIONS = {
     "format": lambda v: {} if v == "csv" else None,
     "header": lambda v: {"header": bool(v)},
     "empty_as_null": lambda v: {} if v else None,  # read_csv: an empty field is NULL
     "delimiter": lambda v: {"delim": str(v)},
-    "null_if": lambda v: {"nullstr": str(v)},
+    "null_if": lambda v: {},  # with empty_as_null, below
 }
 
 
@@ -97,12 +105,17 @@ def duckdb_csv_options(zone: ZoneSpec) -> dict[str, Any] | None:
     }:
         return None
     options: dict[str, Any] = {"all_varchar": True, "header": True}
-    for name, value in (stream.get("source_options") or {}).items():
+    source_options = stream.get("source_options") or {}
+    for name, value in source_options.items():
         mirror = _DUCKDB_CSV_OPTIONS.get(name)
         translated = mirror(value) if mirror else None
         if translated is None:
             return None
         options |= translated
+    if "null_if" in source_options:
+        if not source_options.get("empty_as_null"):
+            return None  # Sling's meaning of an empty field then: left to Sling
+        options["nullstr"] = [str(source_options["null_if"]), ""]
     return options
 
 

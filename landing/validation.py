@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from pathlib import Path
 
 from landing.identifiers import UnsafeIdentifierError, validate_identifier
 from landing.objects import key_problem
@@ -52,14 +53,27 @@ def _decoded_lines(chunks: Iterable[bytes]) -> Iterable[str]:
 
 
 def _check_columns(zone: ZoneSpec, columns: list[str]) -> None:
-    for column in columns:
+    """Every column (a CSV header after the zone's `source_columns`) is a safe identifier,
+    none twice, and the contract's columns are all there."""
+    names = [zone.warehouse_column(c) for c in columns]
+    for header, column in zip(columns, names, strict=True):
         try:
             validate_identifier(column, "column")
         except UnsafeIdentifierError as exc:
-            raise BadFileError(str(exc)) from None
-    missing = [c for c in zone.columns if c not in {x.lower() for x in columns}]
+            hint = (
+                f"; map it to a warehouse column under source_columns in {zone.source_file}"
+                if zone.format == "csv" and header == column
+                else ""
+            )
+            raise BadFileError(f"{exc}{hint}") from None
+    lowered = [n.lower() for n in names]
+    doubled = sorted({n for n in lowered if lowered.count(n) > 1})
+    if doubled:
+        raise BadFileError(f"column(s) {doubled} appear more than once; the file has {columns}")
+    missing = [c for c in zone.columns if c not in lowered]
     if missing:
-        raise BadFileError(f"missing contract columns {missing}; the file has {columns}")
+        mapped = f" (after source_columns: {names})" if zone.source_columns else ""
+        raise BadFileError(f"missing contract columns {missing}; the file has {columns}{mapped}")
 
 
 def _count_csv_records(zone: ZoneSpec, lines: Iterable[str]) -> int:
@@ -92,6 +106,63 @@ def _count_csv_records(zone: ZoneSpec, lines: Iterable[str]) -> int:
             ) from None
         raise BadFileError(f"malformed CSV: line {reader.line_num}: {exc}") from None
     return records
+
+
+class HeaderRenamer:
+    """Rewrites a CSV's first line to the zone's warehouse column names while the file is
+    copied: every loader (DuckDB's read_csv, Sling into DuckDB or Snowflake) then reads the
+    same identifiers, and a header like `Culmen Length (mm)` never reaches SQL or Sling (whose
+    own renaming is version-dependent). The rest of the file passes through byte for byte."""
+
+    def __init__(self, zone: ZoneSpec) -> None:
+        self._zone = zone
+        self._pending: bytes | None = b"" if zone.source_columns else None
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._pending is None:
+            return chunk
+        self._pending += chunk
+        end = self._pending.find(b"\n")
+        if end == -1:
+            return b""
+        head, rest = self._pending[: end + 1], self._pending[end + 1 :]
+        self._pending = None
+        return self._renamed(head) + rest
+
+    def close(self) -> bytes:
+        """What is still held back: a file whose only line is its header."""
+        head, self._pending = self._pending, None
+        return self._renamed(head) if head else b""
+
+    def _renamed(self, line: bytes) -> bytes:
+        try:
+            text = line.decode("utf-8")
+            fields = next(csv.reader([text.rstrip("\r\n")], strict=True))
+        except (UnicodeDecodeError, csv.Error, StopIteration):
+            return line  # not a plain one-line header: the validator names what is wrong
+        ending = text[len(text.rstrip("\r\n")) :]
+        out = io.StringIO()
+        csv.writer(out, lineterminator="").writerow(
+            [self._zone.warehouse_column(f) for f in fields]
+        )
+        return (out.getvalue() + ending).encode("utf-8")
+
+
+def first_line_with(path: Path, column: str, value: str) -> int | None:
+    """The line (1 = the header) of the first CSV record whose `column` holds `value`: where
+    a quarantined file's bad value sits. The local copy's header holds warehouse names."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if column not in header:
+            return None
+        index = header.index(column)
+        start = reader.line_num + 1
+        for row in reader:
+            if len(row) > index and row[index] == value:
+                return start
+            start = reader.line_num + 1
+    return None
 
 
 def check_content(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:

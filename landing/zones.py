@@ -136,6 +136,12 @@ class ZoneSpec(BaseModel):
     table: str
     child_tables: list[str] = Field(default_factory=list)  # dlt's normalised child tables
     columns: dict[str, str]
+    # CSV headers that are not warehouse identifiers ("Culmen Length (mm)"), each mapped to the
+    # warehouse column it loads into: header in the file -> column of `columns` (or an extra).
+    source_columns: dict[str, str] = Field(default_factory=dict)
+    # CSV values that mean NULL besides an empty field, e.g. ["NA"]. Sling's `null_if` takes
+    # one string (DuckDB's read_csv mirrors it), hence at most one.
+    null_values: list[str] = Field(default_factory=list)
     max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     # A file with a header (or, for JSONL, only blank lines) and no records is a valid empty
     # export: `load` records it loaded with 0 rows; `quarantine` refuses it as "no rows".
@@ -180,6 +186,49 @@ class ZoneSpec(BaseModel):
             if not CONTRACT_TYPES.match(str(type_name).lower()):
                 raise ValueError(f"column {column}: unsupported type {type_name!r}")
         return {column: str(type_name).lower() for column, type_name in value.items()}
+
+    @field_validator("source_columns")
+    @classmethod
+    def _source_columns_map_to_identifiers(cls, value: dict[str, str]) -> dict[str, str]:
+        for header, column in value.items():
+            if not str(header).strip() or any(c in str(header) for c in "\r\n\x00"):
+                raise ValueError(f"header {header!r}: must be non-empty, on one line")
+            validate_identifier(column, f"column for header {header!r}")
+        targets = [c.lower() for c in value.values()]
+        doubled = sorted({c for c in targets if targets.count(c) > 1})
+        if doubled:
+            raise ValueError(f"several headers map to the same column: {doubled}")
+        return {str(header).strip(): column.lower() for header, column in value.items()}
+
+    @field_validator("null_values")
+    @classmethod
+    def _one_null_string(cls, value: list[str]) -> list[str]:
+        strings = sorted({str(v) for v in value if str(v) != ""})
+        if len(strings) > 1:
+            raise ValueError(
+                f"at most one string besides the empty field (Sling's null_if takes one); "
+                f"got {strings}"
+            )
+        return strings
+
+    @model_validator(mode="after")
+    def _csv_options_on_csv(self) -> ZoneSpec:
+        if self.format != "csv" and (self.source_columns or self.null_values):
+            raise ValueError("source_columns and null_values apply to CSV zones only")
+        return self
+
+    @property
+    def null_value(self) -> str | None:
+        """The one string (besides an empty field) that means NULL, if the zone names one."""
+        return self.null_values[0] if self.null_values else None
+
+    def warehouse_column(self, header: str) -> str:
+        """The warehouse column a CSV header loads into: its mapping, else the header itself."""
+        return self.source_columns.get(header.strip(), header.strip())
+
+    def source_header(self, column: str) -> str | None:
+        """The header mapped to a warehouse column, if the zone maps one."""
+        return next((h for h, c in self.source_columns.items() if c == column), None)
 
     @model_validator(mode="after")
     def _sqs_mode_names_its_queue(self) -> ZoneSpec:
