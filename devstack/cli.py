@@ -325,7 +325,7 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 def _cmd_dev(args: argparse.Namespace) -> int:
     """`up` in the foreground: Ctrl-C (or closing the terminal) stops the whole stack."""
-    from devstack.stack import running_stack, stop_stack
+    from devstack.stack import stop_stack
 
     settings = get_settings()
     for sig in (signal.SIGINT, signal.SIGHUP):  # even if the caller ignored them
@@ -343,9 +343,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
             for key, body in files.items():
                 s3.put_object(Bucket=settings.bucket, Key=key, Body=body)
             print(f"landfall dev: dropped {len(files)} sample files (batch {batch}).")
-        print("  Watch Runs and the asset graph: raw -> staging -> marts -> ml. Ctrl-C stops.")
-        while running_stack(settings.state_dir) is not None:
-            time.sleep(1)
+        print(
+            f"landfall dev: UI {record.ui_url} (Runs, and the asset graph raw -> staging -> "
+            "marts -> ml); what each run loaded, quarantined or failed is printed below. "
+            "Ctrl-C stops."
+        )
+        _follow_runs(settings, record)
         print("landfall dev: a process of the stack exited; stopping the rest")
     except KeyboardInterrupt:
         pass
@@ -357,6 +360,23 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         report = stop_stack(settings.state_dir)
         print(f"landfall dev: {report.line()}", flush=True)
     return 1 if report.survivors else 0
+
+
+def _follow_runs(settings, record: StackRecord, interval_s: float = 2.0) -> None:
+    """Print each run as it ends (devstack.progress.RunFeed) while the stack runs."""
+    import dagster as dg
+
+    from devstack.progress import RunFeed
+    from devstack.stack import running_stack
+
+    feed = RunFeed(record.ui_url)
+    home = settings.state_dir / "dagster_home"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        feed.skip_existing(instance)
+        while running_stack(settings.state_dir) is not None:
+            for line in feed.poll(instance):
+                print(f"  {datetime.now():%H:%M:%S} {line}", flush=True)
+            time.sleep(interval_s)
 
 
 def _sizes(parser: argparse.ArgumentParser) -> None:

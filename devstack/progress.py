@@ -141,3 +141,101 @@ def table_rows(warehouse: DuckDBWarehouse) -> list[tuple[str, str, int]]:
             )
             for schema, table in names
         ]
+
+
+_ENDED = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+]
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = next((x.strip() for x in text.splitlines() if x.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _root_cause(error) -> str:
+    """The user's exception, not Dagster's wrapper around it ("Error occurred while ...")."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message
+
+
+class RunFeed:
+    """What `landfall dev` prints as runs end: what each landing run loaded or quarantined (and
+    why), what the other runs built, every failed check, and every failed run with its error
+    and its page in the UI. The daemon's own output stays in the stack's log file."""
+
+    def __init__(self, ui_url: str) -> None:
+        self._ui_url = ui_url.rstrip("/")
+        self._seen: set[str] = set()
+
+    def skip_existing(self, instance: dg.DagsterInstance) -> None:
+        """Runs that ended before the feed started are history, not news."""
+        self._seen.update(r.dagster_run.run_id for r in self._ended(instance))
+
+    def poll(self, instance: dg.DagsterInstance) -> list[str]:
+        lines: list[str] = []
+        for record in reversed(self._ended(instance)):  # oldest first
+            run = record.dagster_run
+            if run.run_id not in self._seen:
+                self._seen.add(run.run_id)
+                lines.extend(self._describe(instance, run))
+        return lines
+
+    def _ended(self, instance: dg.DagsterInstance) -> list:
+        return list(instance.get_run_records(dg.RunsFilter(statuses=_ENDED), limit=200))
+
+    def _events(self, instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType):
+        return [
+            r.event_log_entry
+            for r in instance.get_records_for_run(run_id, of_type=kind, limit=1000).records
+        ]
+
+    def _describe(self, instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+        name = run.job_name if not run.job_name.startswith("__") else "run"
+        link = f"{self._ui_url}/runs/{run.run_id}"
+        if run.status == dg.DagsterRunStatus.CANCELED:
+            return [f"canceled {name} ({run.run_id[:8]}): {link}"]
+        if run.status == dg.DagsterRunStatus.FAILURE:
+            errors = [
+                _root_cause(e.dagster_event.step_failure_data.error)
+                for e in self._events(instance, run.run_id, dg.DagsterEventType.STEP_FAILURE)
+                if e.dagster_event and e.dagster_event.step_failure_data.error
+            ] or [
+                e.message or ""
+                for e in self._events(instance, run.run_id, dg.DagsterEventType.RUN_FAILURE)
+            ]
+            reason = _first_line(errors[0]) if errors else "see its log"
+            return [f"FAILED {name} ({run.run_id[:8]}): {reason} -- {link}"]
+        lines = []
+        built = sorted(
+            {
+                e.dagster_event.asset_key.to_user_string()
+                for e in self._events(
+                    instance, run.run_id, dg.DagsterEventType.ASSET_MATERIALIZATION
+                )
+                if e.dagster_event and e.dagster_event.asset_key
+            }
+        )
+        checks = [
+            e.dagster_event.event_specific_data
+            for e in self._events(instance, run.run_id, dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+            if e.dagster_event
+        ]
+        files = [c for c in checks if c.asset_check_key.name == "file_accepted"]
+        if files:  # a landing run: its files' verdict says what came in and what was refused
+            for check in files:
+                table = check.asset_check_key.asset_key.to_user_string()
+                lines.append(f"{table}: {check.description}")
+        elif built:
+            lines.append(f"built {', '.join(built)} ({name})")
+        for check in checks:
+            if not check.passed and check.asset_check_key.name != "file_accepted":
+                severity = getattr(check.severity, "value", check.severity)
+                lines.append(
+                    f"check {check.asset_check_key.to_user_string()} {severity}: "
+                    f"{_first_line(check.description or '')} -- {link}"
+                )
+        return lines

@@ -151,7 +151,8 @@ class ZoneSpec(BaseModel):
     retention: RetentionSpec = RetentionSpec()
     freshness: FreshnessSpec | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
-    group: str = "landing"
+    # Dagster asset group; by default the table's schema, the prefix of its asset keys (raw)
+    group: str | None = None
     source_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("name")
@@ -229,6 +230,11 @@ class ZoneSpec(BaseModel):
     def source_header(self, column: str) -> str | None:
         """The header mapped to a warehouse column, if the zone maps one."""
         return next((h for h, c in self.source_columns.items() if c == column), None)
+
+    @model_validator(mode="after")
+    def _group_is_the_key_prefix(self) -> ZoneSpec:
+        self.group = validate_identifier(self.group or self.schema_name, "group")
+        return self
 
     @model_validator(mode="after")
     def _sqs_mode_names_its_queue(self) -> ZoneSpec:

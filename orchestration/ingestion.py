@@ -9,7 +9,6 @@ from orchestration.components.landing_zones import LandingZonesComponent
 from orchestration.components.reactions import reaction_sensors
 from orchestration.freshness import freshness_notifications, with_freshness_policies, zone_freshness
 from orchestration.resources import landing_bucket, warehouse
-from orchestration.schema_changes import schema_change_checks
 from sensors.notifications import notify_on_check_failure, notify_on_run_failure
 
 
@@ -21,20 +20,15 @@ def build_definitions() -> dg.Definitions:
     assets = with_freshness_policies(
         [a for a in zones.assets or [] if isinstance(a, dg.AssetsDefinition)], freshness
     )
-    # columns/types against the previous load (WARN) and the zone's declared types (ERROR)
-    checks = schema_change_checks(
-        [key for a in assets for key in a.keys],
-        {dg.AssetKey(zone.asset_key_path): zone.columns for zone in landing_zones.zones()},
-        "raw_schema_change",
-    )
+    # Every check of a raw table (file_accepted, schema_change) is reported by the load's own
+    # step: one run per landed batch, no check runs of their own.
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
         jobs=zones.jobs,
         # one failure sensor watches every code location
         sensors=[
             *(zones.sensors or []),
-            *automation_sensors("ingestion", assets, checks),
+            *automation_sensors("ingestion", assets),
             notify_on_run_failure,
             notify_on_check_failure,
             *reaction_sensors("ingestion"),

@@ -348,29 +348,37 @@ def dbt_contracts(manifest: Mapping[str, Any], translator: Any) -> dict[dg.Asset
     return contracts
 
 
+def schema_change_spec(
+    key: dg.AssetKey, automation_condition: dg.AutomationCondition | None = None
+) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        CHECK_NAME,
+        asset=key,
+        description=(
+            "Columns and types against the previous materialization (WARN) and the "
+            "contract (ERROR)."
+        ),
+        automation_condition=automation_condition,
+    )
+
+
 def schema_change_checks(
     asset_keys: Iterable[dg.AssetKey],
     contracts: Mapping[dg.AssetKey, Contract | Mapping[str, str] | None],
     name: str,
 ) -> list[dg.AssetChecksDefinition]:
-    """One subsettable multi-check: `schema_change` on every table asset, after each
-    materialization, comparing it with the one before."""
+    """One subsettable multi-check: `schema_change` on every table asset, in the run of each
+    materialization, comparing it with the one before. (Raw tables report theirs from the
+    load's own step: orchestration/components/landing_zones.py.)"""
     keys = sorted(set(asset_keys), key=lambda k: k.to_user_string())
     if not keys:
         return []
-    after_each = dg.AutomationCondition.any_deps_updated().with_label("after_each_materialization")
-    specs = [
-        dg.AssetCheckSpec(
-            CHECK_NAME,
-            asset=key,
-            description=(
-                "Columns and types against the previous materialization (WARN) and the "
-                "contract (ERROR)."
-            ),
-            automation_condition=after_each,
-        )
-        for key in keys
-    ]
+    # Requested only together with its table: automation puts both in one run (and a job or a
+    # UI materialization selecting the table runs its checks), never a check run of its own.
+    with_its_table = dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.will_be_requested()
+    ).with_label("in_the_run_of_its_table")
+    specs = [schema_change_spec(key, with_its_table) for key in keys]
 
     @dg.multi_asset_check(specs=specs, can_subset=True, name=name)
     def schema_change(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:

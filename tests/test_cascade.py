@@ -28,19 +28,6 @@ def _rows(warehouse, sql: str) -> int:
         return con.execute(sql).fetchone()[0]
 
 
-def _run_checks(instance: dg.DagsterInstance, defs: dg.Definitions, keys) -> None:
-    """The location's separate checks on these assets, as its automation runs them after each
-    materialization (in their own run)."""
-    selected = [
-        k for c in defs.asset_checks or [] for k in c.check_keys if k.asset_key in set(keys)
-    ]
-    job = dg.Definitions(
-        asset_checks=defs.asset_checks,
-        jobs=[dg.define_asset_job("checks", selection=dg.AssetSelection.checks(*selected))],
-    ).resolve_job_def("checks")
-    assert job.execute_in_process(instance=instance).success
-
-
 def _check_evaluations(instance: dg.DagsterInstance) -> list[dg.AssetCheckEvaluation]:
     return [
         record.event_log_entry.dagster_event.event_specific_data
@@ -81,8 +68,8 @@ def test_the_sample_drop_cascades_to_scores_with_every_check_passing(
 
         for zone in ZONES.values():
             for request in tick(instance, zone, bucket.landing, None).run_requests:
+                # the load's run reports its checks (file_accepted, schema_change) itself
                 ingest(instance, zone, request.partition_key, bucket.landing, warehouse)
-                _run_checks(instance, ingestion.defs, [dg.AssetKey(k) for k in zone.table_keys])
 
         dbt_run = dg.materialize(
             [*transformation.assets, *transformation.asset_checks],

@@ -23,7 +23,12 @@ from orchestration.checks import check_result
 from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
-from orchestration.schema_changes import schema_change_metadata
+from orchestration.schema_changes import evaluate as evaluate_schema
+from orchestration.schema_changes import (
+    previous_schema,
+    schema_change_metadata,
+    schema_change_spec,
+)
 from orchestration.table_metadata import column_schema
 from sensors.landing import build_landing_sensor
 
@@ -108,6 +113,8 @@ def ingest_partitions(
     with warehouse.connect(read_only=True) as con:
         schemas = {t[-1]: column_schema(con, *t) for t in zone.table_keys}
         zone_quarantined = quarantined_count(con, zone.name)
+    # each table's schema before this run's materialization: its schema_change verdict
+    previous = {t[-1]: previous_schema(context.instance, dg.AssetKey(t)) for t in zone.table_keys}
     # The per-file verdict: each partition's own materialization carries its state and reason,
     # so a later run of other partitions never hides it.
     for partition_key, outcome in outcomes.items():
@@ -143,6 +150,13 @@ def ingest_partitions(
             data_version=dg.DataVersion(data_version) if versions else None,
         )
     yield file_check_result(main_key, bucket, keys, quarantined, zone_quarantined)
+    # columns and types against the previous load (WARN) and the zone's declared types (ERROR):
+    # in this run, the one that changed the table, not in a check run of its own
+    for table_key in zone.table_keys:
+        contract = zone.columns if table_key == zone.asset_key_path else None
+        yield evaluate_schema(
+            dg.AssetKey(table_key), previous[table_key[-1]], schemas[table_key[-1]], contract
+        )
 
 
 def file_check_result(
@@ -219,7 +233,8 @@ def build_zone_assets(zone: ZoneSpec) -> dg.AssetsDefinition:
                 FILE_CHECK,
                 asset=dg.AssetKey(zone.asset_key_path),
                 description="The landed file was loaded; fails with the quarantine reason.",
-            )
+            ),
+            *(schema_change_spec(dg.AssetKey(k)) for k in zone.table_keys),
         ],
         partitions_def=partitions,
         pool=WAREHOUSE_POOL,
