@@ -194,10 +194,11 @@ class RunFeed:
         ]
 
     def _describe(self, instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
-        name = run.job_name if not run.job_name.startswith("__") else "run"
+        # automation's runs have an internal job name (__ASSET_JOB): the run id says enough
+        name = "" if run.job_name.startswith("__") else f"{run.job_name} "
         link = f"{self._ui_url}/runs/{run.run_id}"
         if run.status == dg.DagsterRunStatus.CANCELED:
-            return [f"canceled {name} ({run.run_id[:8]}): {link}"]
+            return [f"canceled {name}run {run.run_id[:8]} -- {link}"]
         if run.status == dg.DagsterRunStatus.FAILURE:
             errors = [
                 _root_cause(e.dagster_event.step_failure_data.error)
@@ -208,7 +209,7 @@ class RunFeed:
                 for e in self._events(instance, run.run_id, dg.DagsterEventType.RUN_FAILURE)
             ]
             reason = _first_line(errors[0]) if errors else "see its log"
-            return [f"FAILED {name} ({run.run_id[:8]}): {reason} -- {link}"]
+            return [f"FAILED {name}run {run.run_id[:8]}: {reason} -- {link}"]
         lines = []
         built = sorted(
             {
@@ -230,7 +231,7 @@ class RunFeed:
                 table = check.asset_check_key.asset_key.to_user_string()
                 lines.append(f"{table}: {check.description}")
         elif built:
-            lines.append(f"built {', '.join(built)} ({name})")
+            lines.append(f"built {', '.join(built)}")
         for check in checks:
             if not check.passed and check.asset_check_key.name != "file_accepted":
                 severity = getattr(check.severity, "value", check.severity)

@@ -214,6 +214,7 @@ class StopReport:
     killed: dict[int, str] = field(default_factory=dict)  # did not stop on SIGTERM in time
     survivors: set[int] = field(default_factory=set)  # pids still running (normally none)
     canceled_runs: list[str] = field(default_factory=list)
+    log: Path | None = None  # where the processes that needed SIGKILL are listed
 
     def line(self) -> str:
         if not self.found:
@@ -223,8 +224,8 @@ class StopReport:
             return f"processes still running after {self.seconds:.1f}s: {pids}"
         runs = len(self.canceled_runs)
         text = f"stopped in {self.seconds:.1f}s; {runs} interrupted run(s) marked canceled"
-        for pid, command in sorted(self.killed.items()):
-            text += f"\n  needed SIGKILL: {pid} {command[:120]}"
+        if self.killed:  # a terminal wants the count; the commands are in the log
+            text += f"; {len(self.killed)} process(es) needed SIGKILL (listed in {self.log})"
         return text
 
 
@@ -238,6 +239,15 @@ def stop_stack(state_dir: Path) -> StopReport:
     started = time.monotonic()
     outcome = stop_stack_processes(record, grace_s=STOP_DEADLINE_S - 7, kill_s=4)
     report = StopReport(True, time.monotonic() - started, outcome.killed, outcome.survivors)
+    if outcome.killed:
+        report.log = logs_dir(state_dir) / "stop.log"
+        report.log.parent.mkdir(parents=True, exist_ok=True)
+        with report.log.open("a", encoding="utf-8") as out:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            out.writelines(
+                f"{stamp} needed SIGKILL: {pid} {command}\n"
+                for pid, command in sorted(outcome.killed.items())
+            )
     if outcome.survivors:  # a live run worker could still write its own end over a cancellation
         return report
     report.canceled_runs = cancel_interrupted_runs(state_dir / "dagster_home")

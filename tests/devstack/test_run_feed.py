@@ -42,6 +42,6 @@ def test_the_feed_says_what_landed_what_was_quarantined_and_what_failed(bucket, 
         "raw/orders: all 1 files passed validation and their contract",
         f"raw/orders: 1 of 1 files quarantined: {s3}/orders/bad.csv: column order_ts: 1 value(s) "
         "are not timestamp, e.g. 'not-a-date' on line 2",
-        f"FAILED run ({failed.run_id[:8]}): RuntimeError: boom: the model's SQL does not compile "
+        f"FAILED run {failed.run_id[:8]}: RuntimeError: boom: the model's SQL does not compile "
         f"-- http://127.0.0.1:4000/runs/{failed.run_id}",
     ]
