@@ -49,6 +49,17 @@ def test_lineage_crosses_locations_raw_to_dbt_to_scores() -> None:
     }
 
 
+def test_every_group_is_the_prefix_of_its_asset_keys() -> None:
+    """The UI's groups (raw, staging, intermediate, marts, ml) read like the keys under them."""
+    groups = {}
+    for location in LOCATIONS:
+        graph = _defs(location).resolve_asset_graph()
+        for key in graph.materializable_asset_keys:
+            groups[key.to_user_string()] = graph.get(key).group_name
+    assert {k: g for k, g in groups.items() if g != k.split("/")[0]} == {}
+    assert {"raw", "staging", "marts", "ml"} <= set(groups.values())
+
+
 # Declared otherwise on purpose: model training is manual_only (ml/models/churn/defs.yaml).
 DECLARED_MANUAL = {dg.AssetKey(["ml", "churn_model"])}
 

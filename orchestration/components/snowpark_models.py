@@ -279,7 +279,7 @@ def _scores_asset(
     @dg.asset(
         key=key,
         deps=deps,
-        group_name="ml",
+        group_name=key.path[0],  # the group is the key's prefix: the scores table's schema
         kinds={"snowpark", "python"},
         description=(
             f"{spec.description or spec.name} Scores with the current version in "
