@@ -263,3 +263,21 @@ def test_messy_files_load_into_snowflake_through_sling(bucket, snowflake, pengui
             'select count(*), count_if("CULMEN_LENGTH_MM" is null) from "RAW"."PENGUINS"'
         ).fetchone()
     assert (rows, nulls) == (15, sum(1 for i in range(15) if i % 7 == 3))
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 20])
+def test_the_local_copy_gets_warehouse_names_and_keeps_every_other_byte(
+    penguins: zones.ZoneSpec, chunk: int
+) -> None:
+    from landing.validation import HeaderRenamer
+
+    body = penguins_csv(4, seed=9).replace(b"\n", b"\r\n")
+    renamer = HeaderRenamer(penguins)
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    copy = b"".join(renamer.feed(p) for p in pieces) + renamer.close()
+    header, rest = copy.split(b"\r\n", 1)
+    assert header.decode().split(",") == list(HEADERS.values())
+    assert rest == body.split(b"\r\n", 1)[1]
+    # a header-only export (no line end) is renamed when the copy ends
+    only = HeaderRenamer(penguins)
+    assert only.feed(b'"Sample Number",Sex') + only.close() == b"sample_number,sex"
