@@ -1,0 +1,91 @@
+"""Dagster's own conventions from the repository root: the dg workspace (dg.toml, one project per
+code location under locations/) loads, lists Landfall's component types, and no code location
+warns about superseded or deprecated Dagster APIs used by our modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.settings import PROJECT_ROOT
+
+LOCATIONS = ("ingestion", "transformation", "ml")
+BIN = Path(sys.executable).parent
+# Dagster's warning classes for APIs that move (SupersessionWarning, BetaWarning, ...) and
+# Python's own deprecation warnings
+API_WARNING = re.compile(
+    r"^(?P<file>\S+?):\d+: (?P<cls>\w*(?:Supersession|Deprecation|Beta|Preview)\w*Warning): "
+    r"(?P<text>.*)$",
+    re.MULTILINE,
+)
+# the validate command itself is superseded by `dg check defs` (tested below); not our code
+CLI_SUPERSEDED = "`definitions_validate_command` is superseded"
+OUR_PACKAGES = ("orchestration", "landing", "sensors", "ml", "common", "devstack", "locations")
+
+
+def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return subprocess.run(
+        args,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_dg_check_defs_loads_every_location_from_the_root(tmp_path: Path) -> None:
+    done = _run([str(BIN / "dg"), "check", "defs"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All definitions loaded successfully." in done.stdout
+
+
+def test_dg_list_components_shows_landfalls_component_types(tmp_path: Path) -> None:
+    done = _run([str(BIN / "dg"), "list", "components", "--json"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    keys = {item["key"] for item in json.loads(done.stdout)["items"]}
+    assert {
+        "orchestration.components.landing_zones.LandingZonesComponent",
+        "orchestration.components.reactions.ReactionSensorsComponent",
+        "orchestration.components.snowpark_models.SnowparkModelComponent",
+        "orchestration.components.snowpark_models.SnowparkModelsComponent",
+    } <= keys
+
+
+def test_dg_list_defs_for_one_location_from_the_root(tmp_path: Path) -> None:
+    done = _run(
+        [str(BIN / "dg"), "list", "defs", "--target-path", "locations/ingestion", "--json"],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = json.loads(done.stdout)
+    assets = {a["asset_key"] for a in listed["assets"]}
+    assert {"raw/orders", "raw/customers", "raw/events"} <= assets
+    assert "ingest_orders_job" in {j["name"] for j in listed["jobs"]}
+
+
+@pytest.mark.parametrize("location", LOCATIONS)
+def test_definitions_validate_warns_of_no_superseded_api_in_our_code(
+    location: str, tmp_path: Path
+) -> None:
+    done = _run(
+        [str(BIN / "dagster"), "definitions", "validate", "-m", f"orchestration.{location}"],
+        tmp_path,
+        PYTHONWARNINGS="always",  # every warning, not once per place
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    warned = [m for m in API_WARNING.finditer(output) if CLI_SUPERSEDED not in m["text"]]
+    assert not warned, "\n".join(m.group(0) for m in warned)
+    # and nothing at all warned from a line of our own packages
+    ours = re.compile(rf"^{re.escape(str(PROJECT_ROOT))}/({'|'.join(OUR_PACKAGES)})/\S+:\d+: ")
+    assert not [line for line in output.splitlines() if ours.match(line)], output
