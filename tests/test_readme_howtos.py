@@ -277,3 +277,47 @@ def test_add_a_snowpark_model(tmp_path: Path) -> None:
             assert all(0 <= r[1] <= 1 for r in rows)
         ''',
     )
+
+
+# --- the README's references hold ---------------------------------------------------------
+
+LINK = re.compile(r"\]\((?!https?://|mailto:)(?P<target>[^)#\s]*)(?:#(?P<anchor>[^)\s]+))?\)")
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#+ (.+)$", markdown, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "README.md",
+        *sorted(str(p.relative_to(PROJECT_ROOT)) for p in PROJECT_ROOT.glob("docs/*.md")),
+    ],
+)
+def test_every_relative_link_and_anchor_resolves(page: str) -> None:
+    source = PROJECT_ROOT / page
+    broken = []
+    for link in LINK.finditer(source.read_text()):
+        target = (source.parent / link["target"]).resolve() if link["target"] else source
+        missing_anchor = bool(link["anchor"]) and (
+            not target.exists() or link["anchor"] not in _anchors(target.read_text())
+        )
+        if not target.exists() or missing_anchor:
+            broken.append(link.group(0))
+    assert not broken, f"{page}: {broken}"
+
+
+def test_the_cli_verbs_the_readme_names_exist() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack.cli", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    verbs = set(re.search(r"\{([\w,-]+)\}", done.stdout).group(1).split(","))
+    named = set(re.findall(r"`landfall ([\w-]+)", section("The CLI")))
+    named |= {
+        v for pair in re.findall(r"`landfall (\w+)` / `(\w+)`", README.read_text()) for v in pair
+    }
+    assert named and named <= verbs, f"README names verbs landfall does not have: {named - verbs}"
