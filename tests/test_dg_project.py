@@ -89,3 +89,53 @@ def test_definitions_validate_warns_of_no_superseded_api_in_our_code(
     # and nothing at all warned from a line of our own packages
     ours = re.compile(rf"^{re.escape(str(PROJECT_ROOT))}/({'|'.join(OUR_PACKAGES)})/\S+:\d+: ")
     assert not [line for line in output.splitlines() if ours.match(line)], output
+
+
+def test_dg_scaffold_defs_creates_a_zone_that_loads(tmp_path: Path) -> None:
+    """What `dg scaffold defs orchestration.components.landing_zones.landing_zone invoices`
+    (in locations/ingestion) runs, in a copy of the repository: the zone's files are written
+    where every zone lives, and the ingestion location then has the zone."""
+    from tests.test_readme_howtos import repository_copy, run_check_in
+
+    copy = repository_copy(tmp_path / "repo")
+    run_check_in(
+        copy,
+        "tests/test_scaffolded_zone.py",
+        """
+        import json
+
+        import dagster as dg
+        import pytest
+        from dagster.components.component_scaffolding import scaffold_object
+
+        from common.settings import PROJECT_ROOT
+        from landing.zone_scaffold import ZoneExistsError
+        from landing.zones import load_zones
+
+        TYPE = "orchestration.components.landing_zones.landing_zone"
+        DEFS = PROJECT_ROOT / "locations" / "ingestion" / "landfall_ingestion" / "defs"
+
+
+        def test_a_scaffolded_zone_loads_and_an_existing_one_is_refused():
+            scaffold_object(DEFS / "invoices", TYPE, None, "yaml", DEFS.parents[1])
+            scaffold_object(
+                DEFS / "clicks", TYPE, json.dumps({"file_format": "jsonl"}), "yaml", DEFS.parents[1]
+            )
+            zones = {zone.name: zone for zone in load_zones()}
+            assert (zones["invoices"].loader, zones["invoices"].table) == ("sling", "raw.invoices")
+            assert zones["invoices"].sling_replication_path().is_file()
+            assert (zones["clicks"].loader, zones["clicks"].format) == ("dlt", "jsonl")
+            assert not (DEFS / "invoices").exists()  # nothing left in the defs folder
+
+            from orchestration.ingestion import defs
+
+            keys = defs.resolve_asset_graph().get_all_asset_keys()
+            assert {dg.AssetKey(["raw", "invoices"]), dg.AssetKey(["raw", "clicks"])} <= keys
+            assert defs.resolve_sensor_def("landing_invoices_sensor")
+
+            before = (PROJECT_ROOT / "landing" / "zones" / "orders.yaml").read_text()
+            with pytest.raises(ZoneExistsError, match="orders.yaml"):
+                scaffold_object(DEFS / "orders", TYPE, None, "yaml", DEFS.parents[1])
+            assert (PROJECT_ROOT / "landing" / "zones" / "orders.yaml").read_text() == before
+        """,
+    )

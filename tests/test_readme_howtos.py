@@ -107,7 +107,7 @@ def test_the_copys_code_is_what_runs():
 
     from common.settings import PROJECT_ROOT
 
-    assert Path(__file__).resolve().parents[2] == PROJECT_ROOT, PROJECT_ROOT
+    assert Path.cwd().resolve() == PROJECT_ROOT, PROJECT_ROOT  # run_check_in's cwd: the copy
 """
 
 
