@@ -1,1 +1,1 @@
-"""The dg project of the ingestion code location: its definitions are orchestration.ingestion's."""
+"""The dg project of the ingestion code location (locations/ingestion/dg.toml)."""

@@ -1,4 +1,4 @@
-"""What `dg dev` / `dg check defs` load for the ingestion location: orchestration.ingestion, unchanged."""
+"""What `dg dev` and `dg check defs` load for the ingestion location: orchestration.ingestion."""
 
 from orchestration.ingestion import defs
 

@@ -1,1 +1,1 @@
-"""The dg project of the ml code location: its definitions are orchestration.ml's."""
+"""The dg project of the ml code location (locations/ml/dg.toml)."""

@@ -1,4 +1,4 @@
-"""What `dg dev` / `dg check defs` load for the ml location: orchestration.ml, unchanged."""
+"""What `dg dev` and `dg check defs` load for the ml location: orchestration.ml."""
 
 from orchestration.ml import defs
 

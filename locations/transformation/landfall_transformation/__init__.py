@@ -1,1 +1,1 @@
-"""The dg project of the transformation code location: its definitions are orchestration.transformation's."""
+"""The dg project of the transformation code location (locations/transformation/dg.toml)."""

@@ -1,4 +1,4 @@
-"""What `dg dev` / `dg check defs` load for the transformation location: orchestration.transformation, unchanged."""
+"""What `dg dev` and `dg check defs` load for this location: orchestration.transformation."""
 
 from orchestration.transformation import defs
 
