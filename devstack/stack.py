@@ -170,6 +170,10 @@ def start_stack(settings: Settings, ui_port: int) -> tuple[StackRecord, bool]:
             f"port {ui_port} is already in use (another local stack? `landfall down` stops one; "
             "--ui-port or LANDFALL_UI_PORT picks another port)"
         )
+    if not Path(dagster_bin("dg")).exists():  # `dg dev` runs the stack's Dagster processes
+        raise local_stack.StackError(
+            "dg is not installed (dagster-dg-cli, in the dev dependency group): make install"
+        )
     settings = dataclasses.replace(settings, ui_url=ui)  # links in notifications point here
     prepare(settings)
     logs = logs_dir(state)
