@@ -1,6 +1,6 @@
 """Finding and stopping every process of a local stack, from any shell.
 
-Each process the stack starts (the S3 server, `dagster dev`) gets its own session, and the stack
+Each process the stack starts (the S3 server, `dg dev`) gets its own session, and the stack
 id in its environment (`LANDFALL_STACK_ID`), which everything it starts inherits: the webserver,
 the daemon, code servers, run workers and their dbt, Sling and DuckDB children. A stop finds
 them by that id in /proc (and as descendants of what was recorded), whatever process group or

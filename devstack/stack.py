@@ -89,7 +89,7 @@ def local_stack_running(settings: Settings | None = None) -> Iterator[RunningSta
 
 
 def start_dagster(command: list[str], log_path: Path | None = None) -> subprocess.Popen:
-    """Start a Dagster CLI process that stops on SIGTERM (started from a script, `dagster dev`
+    """Start a Dagster CLI process that stops on SIGTERM (started from a script, `dg dev`
     otherwise ignores SIGINT/SIGTERM), in its own process group so its children stop too."""
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115
     return subprocess.Popen(
@@ -155,7 +155,7 @@ def running_stack(state_dir: Path) -> StackRecord | None:
 
 
 def start_stack(settings: Settings, ui_port: int) -> tuple[StackRecord, bool]:
-    """Start the stack in the background (S3 server, then `dagster dev`: webserver, daemon, code
+    """Start the stack in the background (S3 server, then `dg dev`: webserver, daemon, code
     servers) unless it already runs; returns its record and whether it was started now. What is
     left of a stack that died halfway is stopped first."""
     state = settings.state_dir
@@ -170,6 +170,10 @@ def start_stack(settings: Settings, ui_port: int) -> tuple[StackRecord, bool]:
             f"port {ui_port} is already in use (another local stack? `landfall down` stops one; "
             "--ui-port or LANDFALL_UI_PORT picks another port)"
         )
+    if not Path(dagster_bin("dg")).exists():  # `dg dev` runs the stack's Dagster processes
+        raise local_stack.StackError(
+            "dg is not installed (dagster-dg-cli, in the dev dependency group): make install"
+        )
     settings = dataclasses.replace(settings, ui_url=ui)  # links in notifications point here
     prepare(settings)
     logs = logs_dir(state)
@@ -183,7 +187,9 @@ def start_stack(settings: Settings, ui_port: int) -> tuple[StackRecord, bool]:
         record.processes.append(record_started("s3", s3_server.pid))
         record.save(record_path(state))
         _ensure_bucket(settings)
-        command = [dagster_bin("dagster"), "dev", "-w", str(WORKSPACE)]
+        # `dg dev` with a workspace file runs the same webserver, daemon and code servers as
+        # `dagster dev`, which Dagster 1.13 marks superseded (it warns on every start)
+        command = [dagster_bin("dg"), "dev", "-w", str(WORKSPACE)]
         dagster = start_dagster(
             [*command, "-h", "127.0.0.1", "-p", str(ui_port)], log_path=logs / "dagster.log"
         )

@@ -5,6 +5,7 @@ run's objects to `landing.ingest` and reports what happened to each as metadata 
 import hashlib
 import json
 from collections.abc import Iterator
+from typing import Literal
 
 import dagster as dg
 
@@ -17,6 +18,7 @@ from landing.ingest import FileOutcome, ingest_objects, recorded_outcomes
 from landing.ledger import quarantined_count
 from landing.objects import object_key_for, short_hash
 from landing.warehouse import LandingWarehouse
+from landing.zone_scaffold import write_new_zone
 from landing.zones import ZONES_DIR, ZoneSpec, load_zones
 from orchestration.automation import automation_condition_from_meta
 from orchestration.checks import check_result
@@ -281,3 +283,32 @@ class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
             )
             sensors.append(build_landing_sensor(zone, zone_job_name(zone), zone_partitions(zone)))
         return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
+
+
+class ZoneScaffoldParams(dg.Model):
+    # csv: a Sling zone; jsonl: a dlt zone (dg's own `--format` is yaml/python, hence the name)
+    file_format: Literal["csv", "jsonl"] = "csv"
+
+
+class ZoneScaffolder(dg.Scaffolder[ZoneScaffoldParams]):
+    """Writes a new zone where every zone lives (landing/zones/, landing/sling/), named by the
+    last part of the path given to `dg scaffold defs`."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[ZoneScaffoldParams]:
+        return ZoneScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[ZoneScaffoldParams]) -> None:
+        written = write_new_zone(request.target_path.name, request.params.file_format)
+        # dg made the path in the project's defs folder; the zone's files live in landing/
+        if request.target_path.is_dir() and not any(request.target_path.iterdir()):
+            request.target_path.rmdir()
+        for path in written:
+            print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+
+
+@dg.scaffold_with(ZoneScaffolder)
+def landing_zone() -> None:
+    """A new landing zone: `dg scaffold defs orchestration.components.landing_zones.landing_zone
+    <name>` (in locations/ingestion) writes landing/zones/<name>.yaml, and its Sling replication
+    for CSV (`--file-format jsonl`: a dlt zone); the LandingZonesComponent loads it on reload."""

@@ -1,4 +1,4 @@
-"""`landfall up` / `down` / `dev` on the real local stack (moto's S3, `dagster dev`: webserver,
+"""`landfall up` / `down` / `dev` on the real local stack (moto's S3, `dg dev`: webserver,
 daemon, code servers, run workers): a stop leaves no process behind within 15 s, a run it
 interrupted is not left STARTED, and `down` + `up` keeps the landed objects, the run history
 and the warehouse. Slow: starts the whole stack twice."""
@@ -152,6 +152,8 @@ def test_down_and_ctrl_c_stop_everything_and_state_survives(tmp_path: Path) -> N
     assert "already running" in _landfall(env, "up")  # idempotent
     record = StackRecord.load(state / "stack.json")
     assert record is not None and {p.name for p in record.processes} == {"s3", "dagster"}
+    # started through `dg dev`, not the superseded `dagster dev` (which warns on every start)
+    assert "superseded" not in (state / "logs" / "dagster.log").read_text()
 
     s3 = boto3.client(
         "s3",

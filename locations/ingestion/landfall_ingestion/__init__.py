@@ -1,0 +1,1 @@
+"""The dg project of the ingestion code location (locations/ingestion/dg.toml)."""

@@ -1,0 +1,1 @@
+"""The dg project of the ml code location (locations/ml/dg.toml)."""

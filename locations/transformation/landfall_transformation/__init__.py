@@ -1,0 +1,1 @@
+"""The dg project of the transformation code location (locations/transformation/dg.toml)."""
