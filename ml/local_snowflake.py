@@ -246,6 +246,9 @@ class LocalSnowflake:
         except BaseException:
             self._server.warehouses.detach(self.database)
             raise
+        # Every describe is a round trip through fakesnow's translation: let Snowpark infer
+        # the schemas it can instead of asking (a public setting, off by default).
+        self.session.reduce_describe_query_enabled = True
         self._closed = False
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

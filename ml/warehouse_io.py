@@ -257,35 +257,33 @@ class SnowparkWarehouse:
         staging = f"{database}.{_quote_duckdb(schema)}.{_quote_duckdb(staging_name)}"
         target = f"{database}.{_quote_duckdb(schema)}.{_quote_duckdb(table)}"
         select_list = ", ".join(f'"{name}"' for name in names)
+        insert = f"INSERT INTO {{}} ({select_list}) SELECT {select_list} FROM ({_single_query(df)})"
         with self._local.cursor() as con:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{_quote_duckdb(schema)}")
+            if mode == "append":
+                # One INSERT is atomic on its own: straight into the table.
+                con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({columns})")
+                self._session.sql(insert.format(target)).collect()
+                return
             con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns})")
             try:
                 # The frame's query runs as Snowpark generates it for Snowflake, translated by
                 # fakesnow and run by DuckDB into the staging table: no rows leave DuckDB.
-                self._session.sql(
-                    f"INSERT INTO {staging} ({select_list}) "
-                    f"SELECT {select_list} FROM ({_single_query(df)})"
-                ).collect()
+                self._session.sql(insert.format(staging)).collect()
                 con.execute("BEGIN TRANSACTION")
                 try:
                     if mode == "overwrite":
-                        con.execute(
-                            f"CREATE OR REPLACE TABLE {target} AS "
-                            f"SELECT {select_list} FROM {staging}"
-                        )
+                        # A rename, not a copy: the staging table becomes the table.
+                        con.execute(f"DROP TABLE IF EXISTS {target}")
+                        con.execute(f"ALTER TABLE {staging} RENAME TO {_quote_duckdb(table)}")
                     else:
-                        con.execute(
-                            f"CREATE TABLE IF NOT EXISTS {target} AS "
-                            f"SELECT {select_list} FROM {staging} WHERE false"
+                        con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({columns})")
+                        matches = " AND ".join(
+                            f"t.{_quote_duckdb(k)} = i.{_quote_duckdb(k)}" for k in keys
                         )
-                        if mode == "upsert":
-                            matches = " AND ".join(
-                                f"t.{_quote_duckdb(k)} = i.{_quote_duckdb(k)}" for k in keys
-                            )
-                            con.execute(
-                                f"DELETE FROM {target} AS t USING {staging} AS i WHERE {matches}"
-                            )
+                        con.execute(
+                            f"DELETE FROM {target} AS t USING {staging} AS i WHERE {matches}"
+                        )
                         con.execute(
                             f"INSERT INTO {target} BY NAME SELECT {select_list} FROM {staging}"
                         )
