@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import itertools
 import logging
 import socket
@@ -51,6 +52,26 @@ def _positional_values_columns(node: exp.Expression) -> exp.Expression:
         return node
     # fakesnow's own VALUES transform names them "COLUMN1", "COLUMN2", ...
     return exp.column(f"COLUMN{node.this.this}", quoted=True)
+
+
+# fakesnow translates a statement with ~80 sqlglot ``transform`` passes, each of which deep-copies
+# the whole tree by default: for the feature query that is seconds per statement, nearly all of
+# it copying. Within this module's cursor the statement is freshly parsed and owned by the
+# cursor, so the passes may rewrite it in place.
+_in_place = contextvars.ContextVar("landfall_fakesnow_in_place", default=False)
+
+
+def _install_in_place_transform() -> None:
+    expression_class = exp.Expression
+    original = expression_class.transform
+    if getattr(original, "landfall_in_place", False):
+        return
+
+    def transform(self: Any, fun: Any, *args: Any, copy: bool = True, **kwargs: Any) -> Any:
+        return original(self, fun, *args, copy=copy and not _in_place.get(), **kwargs)
+
+    transform.landfall_in_place = True  # type: ignore[attr-defined]
+    expression_class.transform = transform  # type: ignore[method-assign]
 
 
 def _keeping_null_timestamps(to_sf: Any) -> Any:
@@ -100,7 +121,12 @@ def _classes() -> tuple[type, type, type]:
 
     class Cursor(FakeSnowflakeCursor):
         def _transform(self, expression: Any, params: Any) -> Any:
-            return super()._transform(expression.transform(_positional_values_columns), params)
+            token = _in_place.set(True)
+            try:
+                expression = expression.transform(_positional_values_columns)
+                return super()._transform(expression, params)
+            finally:
+                _in_place.reset(token)
 
     class Connection(FakeSnowflakeConnection):
         def cursor(self, cursor_class: type = SnowflakeCursor) -> Any:
@@ -163,6 +189,7 @@ class _Server:
         import fakesnow.server
         import uvicorn
 
+        _install_in_place_transform()
         warehouses_class, _, _ = _classes()
         self.warehouses = warehouses_class()
         # The app resolves every login against this module global: point it at our instance.
