@@ -257,19 +257,24 @@ class SnowparkWarehouse:
         staging = f"{database}.{_quote_duckdb(schema)}.{_quote_duckdb(staging_name)}"
         target = f"{database}.{_quote_duckdb(schema)}.{_quote_duckdb(table)}"
         select_list = ", ".join(f'"{name}"' for name in names)
-        insert = f"INSERT INTO {{}} ({select_list}) SELECT {select_list} FROM ({_single_query(df)})"
+        query = _single_query(df)
+
+        def insert(into: str) -> str:
+            # not str.format: the query's literals may hold braces (the registry's JSON)
+            return f"INSERT INTO {into} ({select_list}) SELECT {select_list} FROM ({query})"
+
         with self._local.cursor() as con:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{_quote_duckdb(schema)}")
             if mode == "append":
                 # One INSERT is atomic on its own: straight into the table.
                 con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({columns})")
-                self._session.sql(insert.format(target)).collect()
+                self._session.sql(insert(target)).collect()
                 return
             con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns})")
             try:
                 # The frame's query runs as Snowpark generates it for Snowflake, translated by
                 # fakesnow and run by DuckDB into the staging table: no rows leave DuckDB.
-                self._session.sql(insert.format(staging)).collect()
+                self._session.sql(insert(staging)).collect()
                 con.execute("BEGIN TRANSACTION")
                 try:
                     if mode == "overwrite":
