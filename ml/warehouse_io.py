@@ -3,9 +3,10 @@
 Locally the warehouse is a DuckDB file and the session a real Snowpark ``Session`` on a fakesnow
 server over that file (``ml.local_snowflake``): DataFrames compile to the SQL Snowpark generates
 for Snowflake, which fakesnow translates and DuckDB runs where the data is. Reads are
-``session.table``; a write inserts the frame's query into a staging table through Snowpark
-(``save_as_table`` append), then moves it into place in one DuckDB transaction. Against Snowflake
-the same methods are ``session.table`` and ``DataFrame.write.save_as_table``.
+``session.table``; a write runs ``INSERT ... SELECT <the frame's query>`` through the session
+(append: into the table; overwrite and upsert: into a staging table that one DuckDB transaction
+renames or merges into place), so no rows leave DuckDB. Against Snowflake the same methods are
+``session.table`` and ``DataFrame.write.save_as_table``.
 
 Column names are upper case on every Snowpark DataFrame this class returns (as Snowflake
 stores unquoted identifiers) and lower case in DuckDB (as dbt-duckdb creates them), so model
