@@ -1,6 +1,8 @@
-"""Scoring throughput for 1M customers: the churn model on the local Snowpark session (read
-the features from DuckDB into the session, score with Snowpark expressions, write the scores
-back) vs the same formula as one DuckDB SQL statement over the same table, in the same run."""
+"""Scoring throughput for 1M customers: the churn model as local Snowpark code (a real Snowpark
+session on fakesnow over the DuckDB file, ml/local_snowflake.py: read the features table, score
+with Snowpark expressions, write the scores table, all as the SQL Snowpark generates for
+Snowflake, run by DuckDB) vs the same formula as one DuckDB SQL statement over the same table,
+in the same run. The two score tables must agree to 1e-9 per customer."""
 
 from __future__ import annotations
 
@@ -61,8 +63,12 @@ def _duckdb_sql(path: Path) -> None:
         )
 
 
-def run(customers: int = CUSTOMERS) -> None:
-    print(f"scoring {customers:,} customers")
+def measure(customers: int = CUSTOMERS) -> tuple[float, float, float]:
+    """(our seconds, plain SQL seconds, worst score difference) for ``customers`` rows.
+
+    Ours is timed from reading the features to the committed scores table; starting the
+    session (once per step, a fraction of a second) is outside, as the SQL's connect is.
+    """
     with tempfile.TemporaryDirectory(prefix="landfall-bench-scoring-") as tmp:
         path = Path(tmp) / "warehouse.duckdb"
         _write_features(path, customers)
@@ -85,21 +91,29 @@ def run(customers: int = CUSTOMERS) -> None:
                 "SELECT count(*), max(abs(s.score - q.score)) FROM ml.customer_scores s "
                 "JOIN ml.customer_scores_sql q USING (customer_id)"
             ).fetchone()
-        assert rows == customers, rows
-        assert worst < 1e-9, f"Snowpark and SQL scores differ by {worst}"
+        if rows != customers:
+            raise AssertionError(f"{rows} of {customers} customers scored by both routes")
+        if not worst < 1e-9:
+            raise AssertionError(f"Snowpark and SQL scores differ by {worst}")
+    return ours, baseline, worst
 
+
+def run(customers: int = CUSTOMERS) -> None:
+    print(f"scoring {customers:,} customers")
+    ours, baseline, worst = measure(customers)
     ours_rps, baseline_rps = customers / ours, customers / baseline
     ratio = ours_rps / baseline_rps
     print(
-        f"  local Snowpark session {ours:.1f} s ({ours_rps:,.0f} rows/s), DuckDB SQL "
-        f"{baseline:.2f} s ({baseline_rps:,.0f} rows/s), ratio {ratio:.3f}"
+        f"  local Snowpark (fakesnow over DuckDB) {ours:.2f} s ({ours_rps:,.0f} rows/s), "
+        f"DuckDB SQL {baseline:.2f} s ({baseline_rps:,.0f} rows/s), ratio {ratio:.3f}, "
+        f"scores equal within {worst:.1e}"
     )
     record(
         "scoring 1M customers",
         f"{ours_rps:,.0f} rows/s",
         f"{baseline_rps:,.0f} rows/s",
         ratio,
-        "report honestly (local emulator vs DuckDB)",
+        ">= 0.2x plain DuckDB SQL, scores equal to 1e-9",
     )
 
 

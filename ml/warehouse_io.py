@@ -1,26 +1,24 @@
 """The one place where the ML layer switches between local DuckDB and Snowflake.
 
-Locally the warehouse is a DuckDB file that a Snowpark local-testing session cannot
-reach, so tables travel DuckDB -> rows -> ``session.create_dataframe`` on the way in
-and ``DataFrame.to_pandas`` -> DuckDB on the way out. Against Snowflake the same
-methods are ``session.table`` and ``DataFrame.write.save_as_table``.
+Locally the warehouse is a DuckDB file and the session a real Snowpark ``Session`` on a fakesnow
+server over that file (``ml.local_snowflake``): DataFrames compile to the SQL Snowpark generates
+for Snowflake, which fakesnow translates and DuckDB runs where the data is. Reads are
+``session.table``; a write runs ``INSERT ... SELECT <the frame's query>`` through the session
+(append: into the table; overwrite and upsert: into a staging table that one DuckDB transaction
+renames or merges into place), so no rows leave DuckDB. Against Snowflake the same methods are
+``session.table`` and ``DataFrame.write.save_as_table``.
 
-Column names are upper case on every Snowpark DataFrame this class returns (as
-Snowflake stores unquoted identifiers) and lower case in DuckDB (as dbt-duckdb
-creates them), so model code written against Snowpark works unchanged in both modes.
+Column names are upper case on every Snowpark DataFrame this class returns (as Snowflake
+stores unquoted identifiers) and lower case in DuckDB (as dbt-duckdb creates them), so model
+code written against Snowpark works unchanged in both modes.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-import duckdb
-import numpy as np
-import pyarrow as pa
 from snowflake.snowpark import DataFrame, Session
 from snowflake.snowpark import functions as F
 from snowflake.snowpark.types import (
@@ -36,86 +34,20 @@ from snowflake.snowpark.types import (
     ShortType,
     StringType,
     StructField,
-    StructType,
     TimestampTimeZone,
     TimestampType,
 )
 
 from landing.identifiers import validate_identifier
 
+if TYPE_CHECKING:
+    from ml.local_snowflake import LocalSnowflake
+
 WriteMode = Literal["overwrite", "append", "upsert"]
-
-_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
-
-_DUCKDB_TO_SNOWPARK: dict[str, DataType] = {
-    "TINYINT": LongType(),
-    "SMALLINT": LongType(),
-    "INTEGER": LongType(),
-    "BIGINT": LongType(),
-    "UTINYINT": LongType(),
-    "USMALLINT": LongType(),
-    "UINTEGER": LongType(),
-    "FLOAT": DoubleType(),
-    "DOUBLE": DoubleType(),
-    "VARCHAR": StringType(),
-    "BOOLEAN": BooleanType(),
-    "DATE": DateType(),
-    "TIMESTAMP": TimestampType(TimestampTimeZone.NTZ),
-    "TIMESTAMP_NS": TimestampType(TimestampTimeZone.NTZ),
-    "TIMESTAMP_MS": TimestampType(TimestampTimeZone.NTZ),
-    "TIMESTAMP_S": TimestampType(TimestampTimeZone.NTZ),
-    # Read as naive UTC (see read_table): the emulator has no zone-aware arithmetic.
-    "TIMESTAMP WITH TIME ZONE": TimestampType(TimestampTimeZone.NTZ),
-}
-
-_local_functions_registered = False
-_local_functions_lock = threading.Lock()
 
 
 def _quote_duckdb(name: str) -> str:
     return '"' + validate_identifier(name).lower() + '"'
-
-
-def _register_local_testing_functions() -> None:
-    """Teach the Snowpark local emulator the functions the models use but it lacks.
-
-    Snowflake has EXP and FLOOR natively; the 1.56 local-testing emulator raises
-    NotImplementedError for them. ``snowflake.snowpark.mock.patch`` is the documented
-    extension point and only affects local-testing sessions.
-    """
-    global _local_functions_registered
-    with _local_functions_lock:
-        if _local_functions_registered:
-            return
-        from snowflake.snowpark.mock import patch
-        from snowflake.snowpark.mock._snowflake_data_type import ColumnEmulator
-
-        # Vectorised over the column (NULL -> NaN -> NULL); a per-row Python call costs
-        # seconds per million rows.
-        def _elementwise(ufunc: Any) -> Any:
-            def apply(column: Any) -> Any:
-                values = ufunc(column.astype("float64").to_numpy(na_value=np.nan))
-                result = ColumnEmulator(data=values, index=column.index, dtype=object)
-                result[np.isnan(values)] = None
-                result.sf_type = column.sf_type
-                return result
-
-            return apply
-
-        patch("exp")(_elementwise(np.exp))
-        patch("floor")(_elementwise(np.floor))
-
-        _local_functions_registered = True
-
-
-def _snowpark_type(duckdb_type: str) -> DataType:
-    match = _DECIMAL.fullmatch(duckdb_type)
-    if match:
-        return DecimalType(int(match.group(1)), int(match.group(2)))
-    try:
-        return _DUCKDB_TO_SNOWPARK[duckdb_type]
-    except KeyError:
-        raise TypeError(f"DuckDB type {duckdb_type} has no Snowpark mapping here") from None
 
 
 def _duckdb_type(data_type: DataType) -> str:
@@ -138,6 +70,18 @@ def _duckdb_type(data_type: DataType) -> str:
     raise TypeError(f"Snowpark type {data_type!r} has no DuckDB mapping here")
 
 
+def _single_query(df: DataFrame) -> str:
+    """The one SELECT Snowpark generates for ``df`` (its public ``queries``)."""
+    queries = df.queries
+    if len(queries["queries"]) != 1 or queries["post_actions"]:
+        raise NotImplementedError(
+            "the local warehouse writes frames that compile to one query; this one needs "
+            f"{len(queries['queries'])} plus {len(queries['post_actions'])} clean-up step(s) "
+            "(e.g. create_dataframe of many local rows, which Snowpark stages in a temporary table)"
+        )
+    return queries["queries"][0]
+
+
 def _column_name(field: StructField) -> str:
     # Snowpark reports unquoted names upper case and wraps anything else in quotes.
     return validate_identifier(field.name.strip('"')).lower()
@@ -146,32 +90,25 @@ def _column_name(field: StructField) -> str:
 class SnowparkWarehouse:
     """Read and write warehouse tables as Snowpark DataFrames, locally or on Snowflake.
 
-    Build it with :meth:`local` (DuckDB file + Snowpark local testing) or
-    :meth:`snowflake` (a real Snowpark session). DuckDB connections are opened per
-    call and closed before returning, because DuckDB allows one writing process.
+    Build it with :meth:`local` (the DuckDB file through ``ml.local_snowflake``) or
+    :meth:`snowflake` (a real Snowflake session). A local warehouse holds its file until
+    :meth:`close` (DuckDB allows one writing process): open it for one step.
     """
 
-    def __init__(self, session: Session, duckdb_path: Path | None = None) -> None:
+    def __init__(self, session: Session, local: LocalSnowflake | None = None) -> None:
         self._session = session
-        self._duckdb_path = duckdb_path
-        self._owns_session = False
+        self._local = local
 
     @classmethod
-    def local(
-        cls, duckdb_path: str | os.PathLike[str], session: Session | None = None
-    ) -> SnowparkWarehouse:
-        """Local mode: tables live in ``duckdb_path``; compute runs in Snowpark local testing.
+    def local(cls, duckdb_path: str | os.PathLike[str]) -> SnowparkWarehouse:
+        """Local mode: tables live in ``duckdb_path`` and Snowpark's SQL runs on them there.
 
-        Pass ``session`` to reuse an existing local-testing session (they take seconds
-        to start); otherwise one is created and closed by :meth:`close`.
+        :meth:`close` ends the session and releases the file.
         """
-        _register_local_testing_functions()
-        owns = session is None
-        if session is None:
-            session = Session.builder.config("local_testing", True).create()
-        warehouse = cls(session, Path(duckdb_path))
-        warehouse._owns_session = owns
-        return warehouse
+        from ml.local_snowflake import LocalSnowflake
+
+        local = LocalSnowflake(Path(duckdb_path))
+        return cls(local.session, local)
 
     @classmethod
     def snowflake(cls, session: Session) -> SnowparkWarehouse:
@@ -184,56 +121,44 @@ class SnowparkWarehouse:
 
     @property
     def is_local(self) -> bool:
-        return self._duckdb_path is not None
+        return self._local is not None
 
     def read_table(
         self, schema: str, table: str, columns: tuple[str, ...] | None = None
     ) -> DataFrame:
         """Return ``schema.table`` as a Snowpark DataFrame with upper-case column names,
-        only ``columns`` if given (locally that is all that travels into the session).
-
-        Locally, TIMESTAMP WITH TIME ZONE values arrive as naive UTC timestamps.
-        """
+        only ``columns`` if given."""
         validate_identifier(schema)
         validate_identifier(table)
         for column in columns or ():
             validate_identifier(column)
-        if self._duckdb_path is None:
+        if self._local is None:
             df = self._session.table([schema.upper(), table.upper()])
             return df.select(*[c.upper() for c in columns]) if columns else df
 
-        # Same configuration as every other in-run connection: DuckDB refuses a read-only
-        # connection to a file this process already has open read-write (e.g. dlt's).
-        with duckdb.connect(str(self._duckdb_path)) as con:
-            # con.sql, not con.table: dbt builds the staging layer as views.
-            relation = con.sql(f"SELECT * FROM {_quote_duckdb(schema)}.{_quote_duckdb(table)}")
-            if columns:
-                relation = relation.project(", ".join(_quote_duckdb(c) for c in columns))
-            columns = tuple(relation.columns)
-            types = [str(t) for t in relation.types]
-            if "TIMESTAMP WITH TIME ZONE" in types:
-                relation = relation.project(
-                    ", ".join(
-                        f"timezone('UTC', {_quote_duckdb(c)}) AS {_quote_duckdb(c)}"
-                        if t == "TIMESTAMP WITH TIME ZONE"
-                        else _quote_duckdb(c)
-                        for c, t in zip(columns, types, strict=True)
-                    )
-                )
-            rows = relation.fetchall()
-        fields = [
-            StructField(validate_identifier(name).upper(), _snowpark_type(type_), nullable=True)
-            for name, type_ in zip(columns, types, strict=True)
-        ]
-        # Explicit schema + Python rows: pandas frames from DuckDB carry NaN/pd.NA for
-        # NULLs, which local testing either rejects or treats as non-null floats.
-        return self._session.create_dataframe(rows, schema=StructType(fields))
+        # dbt-duckdb names columns in lower case; DuckDB reports them as stored, which
+        # Snowpark would treat as quoted lower-case names. Alias each to its upper-case name.
+        stored = self._local_columns(schema, table)
+        if not stored:
+            raise LookupError(
+                f"table {schema}.{table} does not exist in the local warehouse {self._local.path}"
+            )
+        by_upper = {validate_identifier(name).upper(): name for name in stored}
+        wanted = [c.upper() for c in columns] if columns else list(by_upper)
+        missing = [c for c in wanted if c not in by_upper]
+        if missing:
+            raise LookupError(
+                f"table {schema}.{table} in the local warehouse {self._local.path} has no "
+                f"column(s) {', '.join(missing)}"
+            )
+        df = self._session.table([schema.upper(), table.upper()])
+        return df.select([F.col(f'"{by_upper[c]}"').alias(c) for c in wanted])
 
     def has_table(self, schema: str, table: str) -> bool:
         """Whether ``schema.table`` exists (a table or a view)."""
         validate_identifier(schema)
         validate_identifier(table)
-        if self._duckdb_path is None:
+        if self._local is None:
             from snowflake.snowpark.exceptions import SnowparkSQLException
 
             try:
@@ -241,15 +166,17 @@ class SnowparkWarehouse:
             except SnowparkSQLException:
                 return False
             return True
-        if not self._duckdb_path.exists():
-            return False
-        with duckdb.connect(str(self._duckdb_path)) as con:
-            found = con.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = ? AND table_name = ?",
-                [schema.lower(), table.lower()],
-            ).fetchone()
-        return bool(found and found[0])
+        return bool(self._local_columns(schema, table))
+
+    def _local_columns(self, schema: str, table: str) -> list[str]:
+        assert self._local is not None
+        with self._local.cursor() as con:
+            rows = con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
+                "AND lower(table_schema) = ? AND lower(table_name) = ? ORDER BY ordinal_position",
+                [self._local.database, schema.lower(), table.lower()],
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def write_table(
         self,
@@ -273,7 +200,7 @@ class SnowparkWarehouse:
             raise ValueError("upsert needs the key columns")
         for key in keys:
             validate_identifier(key)
-        if self._duckdb_path is None:
+        if self._local is None:
             target = [schema.upper(), table.upper()]
             if mode == "upsert":
                 self._merge_snowflake(df, target, keys)
@@ -282,7 +209,7 @@ class SnowparkWarehouse:
             else:
                 df.write.save_as_table(target, mode="overwrite")
             return
-        self._write_duckdb(df, schema, table, mode, keys)
+        self._write_local(df, schema, table, mode, keys)
 
     def _merge_snowflake(self, df: DataFrame, target: list[str], keys: tuple[str, ...]) -> None:
         from snowflake.snowpark.exceptions import SnowparkSQLException
@@ -306,10 +233,10 @@ class SnowparkWarehouse:
         )
 
     def close(self) -> None:
-        """Close the Snowpark session if this object created it."""
-        if self._owns_session:
-            self._session.close()
-            self._owns_session = False
+        """Locally: end the session and release the warehouse file. On Snowflake the caller
+        owns the session."""
+        if self._local is not None:
+            self._local.close()
 
     def __enter__(self) -> SnowparkWarehouse:
         return self
@@ -317,55 +244,58 @@ class SnowparkWarehouse:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _write_duckdb(
+    def _write_local(
         self, df: DataFrame, schema: str, table: str, mode: WriteMode, keys: tuple[str, ...] = ()
     ) -> None:
-        assert self._duckdb_path is not None
-        # The emulator executes the whole plan for .schema and again for .to_pandas; caching
-        # it first executes it once.
-        df = df.cache_result()
+        assert self._local is not None
         fields = df.schema.fields
         names = [_column_name(f) for f in fields]
-        pdf = df.to_pandas()
-        pdf.columns = names
-        # Arrow turns pandas NaN/NaT into NULL, which DuckDB's pandas scan would not.
-        incoming = pa.Table.from_pandas(pdf, preserve_index=False)
-        select_list = ", ".join(
-            f'CAST("{name}" AS {_duckdb_type(f.datatype)}) AS "{name}"'
-            for name, f in zip(names, fields, strict=True)
+        columns = ", ".join(
+            f'"{name}" {_duckdb_type(f.datatype)}' for name, f in zip(names, fields, strict=True)
         )
-        target = f"{_quote_duckdb(schema)}.{_quote_duckdb(table)}"
-        self._duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.connect(str(self._duckdb_path)) as con:
-            con.register("landfall_incoming", incoming)
-            con.execute("BEGIN TRANSACTION")
+        database = f'"{self._local.database}"'
+        staging_name = f"{table.lower()}__landfall_incoming"
+        staging = f"{database}.{_quote_duckdb(schema)}.{_quote_duckdb(staging_name)}"
+        target = f"{database}.{_quote_duckdb(schema)}.{_quote_duckdb(table)}"
+        select_list = ", ".join(f'"{name}"' for name in names)
+        query = _single_query(df)
+
+        def insert(into: str) -> str:
+            # not str.format: the query's literals may hold braces (the registry's JSON)
+            return f"INSERT INTO {into} ({select_list}) SELECT {select_list} FROM ({query})"
+
+        with self._local.cursor() as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{_quote_duckdb(schema)}")
+            if mode == "append":
+                # One INSERT is atomic on its own: straight into the table.
+                con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({columns})")
+                self._session.sql(insert(target)).collect()
+                return
+            con.execute(f"CREATE OR REPLACE TABLE {staging} ({columns})")
             try:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_duckdb(schema)}")
-                if mode == "overwrite":
-                    con.execute(
-                        f"CREATE OR REPLACE TABLE {target} AS "
-                        f"SELECT {select_list} FROM landfall_incoming"
-                    )
-                else:
-                    con.execute(
-                        f"CREATE TABLE IF NOT EXISTS {target} AS "
-                        f"SELECT {select_list} FROM landfall_incoming WHERE false"
-                    )
-                    if mode == "upsert":
+                # The frame's query runs as Snowpark generates it for Snowflake, translated by
+                # fakesnow and run by DuckDB into the staging table: no rows leave DuckDB.
+                self._session.sql(insert(staging)).collect()
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    if mode == "overwrite":
+                        # A rename, not a copy: the staging table becomes the table.
+                        con.execute(f"DROP TABLE IF EXISTS {target}")
+                        con.execute(f"ALTER TABLE {staging} RENAME TO {_quote_duckdb(table)}")
+                    else:
+                        con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({columns})")
                         matches = " AND ".join(
-                            f"t.{_quote_duckdb(k.lower())} = i.{_quote_duckdb(k.lower())}"
-                            for k in keys
+                            f"t.{_quote_duckdb(k)} = i.{_quote_duckdb(k)}" for k in keys
                         )
                         con.execute(
-                            f"DELETE FROM {target} AS t USING landfall_incoming AS i "
-                            f"WHERE {matches}"
+                            f"DELETE FROM {target} AS t USING {staging} AS i WHERE {matches}"
                         )
-                    con.execute(
-                        f"INSERT INTO {target} BY NAME SELECT {select_list} FROM landfall_incoming"
-                    )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                        con.execute(
+                            f"INSERT INTO {target} BY NAME SELECT {select_list} FROM {staging}"
+                        )
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
             finally:
-                con.unregister("landfall_incoming")
+                con.execute(f"DROP TABLE IF EXISTS {staging}")

@@ -1,5 +1,6 @@
-"""The Snowpark session resource: the one switch between Snowpark's local-testing session over
-the DuckDB warehouse (embedded default) and a real Snowflake session (prod, env-only config)."""
+"""The Snowpark session resource: the one switch between a Snowpark session on fakesnow over the
+DuckDB warehouse (embedded default, ml/local_snowflake.py) and a real Snowflake session (prod,
+env-only config)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,8 @@ from orchestration.snowflake_credentials import snowflake_credentials
 
 
 class SnowparkResource(dg.ConfigurableResource):
-    """`local=True`: tables in the DuckDB file at `duckdb_path`, compute in local testing.
+    """`local=True`: tables in the DuckDB file at `duckdb_path`, Snowpark's SQL run there by
+    fakesnow; the file is held for the step (`open()`) and released after.
     Otherwise a Snowflake session from the connection fields (all from EnvVar)."""
 
     local: bool = True

@@ -180,7 +180,7 @@ def _seed_marts(duckdb_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def local_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnowparkWarehouse]:
-    """One Snowpark local-testing session per module (it takes seconds to start)."""
+    """One local warehouse (a Snowpark session on fakesnow over the file) per module."""
     path = tmp_path_factory.mktemp("warehouse") / "landfall.duckdb"
     _seed_marts(path)
     with SnowparkWarehouse.local(path) as warehouse:

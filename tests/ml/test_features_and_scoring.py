@@ -1,4 +1,5 @@
-"""build_features + score on a Snowpark local-testing session, and the DuckDB round trip."""
+"""build_features + score on the local Snowpark session (fakesnow over the DuckDB warehouse),
+and the DuckDB round trip."""
 
 from __future__ import annotations
 
@@ -25,9 +26,6 @@ from ml.inputs import read_feature_inputs
 from ml.scoring import DEFAULT_MODEL, SCORE_COLUMNS, ChurnModel, score
 from ml.warehouse_io import SnowparkWarehouse
 
-# The local emulator's COALESCE trips a pandas deprecation warning; not our code.
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:snowflake.snowpark.mock")
-
 SCORED_AT = datetime(2024, 6, 1, 12, 0, 0)
 
 
@@ -43,7 +41,7 @@ def inputs(local_warehouse: SnowparkWarehouse) -> FeatureInputs:
 
 @pytest.fixture(scope="module")
 def features_df(inputs: FeatureInputs, as_of: datetime) -> DataFrame:
-    return build_features(inputs, as_of).cache_result()
+    return build_features(inputs, as_of)
 
 
 def _by_customer(pdf: pd.DataFrame) -> dict[int, dict[str, Any]]:
@@ -218,7 +216,6 @@ def reference_time_of(warehouse: SnowparkWarehouse) -> datetime:
 
 
 def test_local_round_trip_through_duckdb(
-    session: Session,
     tmp_path: Path,
     seed_marts: Callable[[Path], None],
     expected_features: dict[int, dict[str, float]],
@@ -226,14 +223,13 @@ def test_local_round_trip_through_duckdb(
 ) -> None:
     db = tmp_path / "warehouse.duckdb"
     seed_marts(db)
-    warehouse = SnowparkWarehouse.local(db, session=session)
-    assert warehouse.is_local
+    with SnowparkWarehouse.local(db) as warehouse:
+        assert warehouse.is_local
+        features = build_features(read_feature_inputs(warehouse), reference_time_of(warehouse))
+        scored = score(features, DEFAULT_MODEL, SCORED_AT, "2024-06-01")
+        warehouse.write_table(scored, "ml", "customer_scores")
 
-    features = build_features(read_feature_inputs(warehouse), reference_time_of(warehouse))
-    scored = score(features, DEFAULT_MODEL, SCORED_AT, "2024-06-01")
-    warehouse.write_table(scored, "ml", "customer_scores")
-
-    # No connection is held between calls, so another writer can open the file now.
+    # Closing the warehouse releases the file, so another writer can open it now.
     with duckdb.connect(str(db)) as con:
         types = dict(
             con.execute(
@@ -245,6 +241,10 @@ def test_local_round_trip_through_duckdb(
             "SELECT customer_id, score, model_version, scored_at, source_partition "
             "FROM ml.customer_scores ORDER BY customer_id"
         ).fetchall()
+        # Only the scores: the staging table of the write is gone.
+        assert con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'ml'"
+        ).fetchall() == [("customer_scores",)]
     assert types == {
         "customer_id": "BIGINT",
         "score": "DOUBLE",
@@ -255,8 +255,12 @@ def test_local_round_trip_through_duckdb(
     assert_stored_scores(rows, SCORED_AT, "2024-06-01")
 
     # Append inserts by name (columns deliberately reversed); NULL partitions stay NULL.
-    later = score(features, DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
-    warehouse.write_table(later.select(*reversed(later.columns)), "ml", "customer_scores", "append")
+    with SnowparkWarehouse.local(db) as warehouse:
+        features = build_features(read_feature_inputs(warehouse), reference_time_of(warehouse))
+        later = score(features, DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
+        warehouse.write_table(
+            later.select(*reversed(later.columns)), "ml", "customer_scores", "append"
+        )
     with duckdb.connect(str(db)) as con:
         counts = con.execute(
             "SELECT scored_at, count(*), count(source_partition) FROM ml.customer_scores "
@@ -264,24 +268,25 @@ def test_local_round_trip_through_duckdb(
         ).fetchall()
     assert counts == [(SCORED_AT, 4, 4), (SCORED_AT + timedelta(days=1), 4, 0)]
 
-    warehouse.write_table(later, "ml", "customer_scores", mode="overwrite")
-    back = warehouse.read_table("ml", "customer_scores").to_pandas()
-    assert list(back.columns) == list(SCORE_COLUMNS)
-    assert len(back) == 4
-    assert back["SOURCE_PARTITION"].isna().all()
+    with SnowparkWarehouse.local(db) as warehouse:
+        features = build_features(read_feature_inputs(warehouse), reference_time_of(warehouse))
+        later = score(features, DEFAULT_MODEL, SCORED_AT + timedelta(days=1), None)
+        warehouse.write_table(later, "ml", "customer_scores", mode="overwrite")
+        back = warehouse.read_table("ml", "customer_scores").to_pandas()
+        assert list(back.columns) == list(SCORE_COLUMNS)
+        assert len(back) == 4
+        assert back["SOURCE_PARTITION"].isna().all()
 
-    with pytest.raises(ValueError, match="mode"):
-        warehouse.write_table(later, "ml", "customer_scores", mode="merge")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="mode"):
+            warehouse.write_table(later, "ml", "customer_scores", mode="merge")  # type: ignore[arg-type]
 
 
-def test_append_creates_missing_table_and_empty_frames_write(
-    session: Session, tmp_path: Path
-) -> None:
+def test_append_creates_missing_table_and_empty_frames_write(tmp_path: Path) -> None:
     db = tmp_path / "fresh.duckdb"
-    warehouse = SnowparkWarehouse.local(db, session=session)
-    frame = session.create_dataframe([(1, 0.25)]).to_df("customer_id", "score")
-    warehouse.write_table(frame, "ml", "scores_log", mode="append")
-    warehouse.write_table(frame.filter(frame["score"] > 1.0), "ml", "empty_scores")
+    with SnowparkWarehouse.local(db) as warehouse:
+        frame = warehouse.session.create_dataframe([(1, 0.25)]).to_df("customer_id", "score")
+        warehouse.write_table(frame, "ml", "scores_log", mode="append")
+        warehouse.write_table(frame.filter(frame["score"] > 1.0), "ml", "empty_scores")
     with duckdb.connect(str(db)) as con:
         assert con.execute("SELECT * FROM ml.scores_log").fetchall() == [(1, 0.25)]
         assert con.execute("SELECT count(*) FROM ml.empty_scores").fetchone() == (0,)

@@ -8,15 +8,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from snowflake.snowpark import Session
 
 from ml.features import FeatureInputs
 from ml.inputs import read_feature_inputs
 from ml.registry import current_model, register
 from ml.training import LABEL, TrainedModel, TrainingConfig, code_version, train, training_frame
 from ml.warehouse_io import SnowparkWarehouse
-
-pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning:snowflake.snowpark.mock")
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +67,18 @@ def test_training_is_deterministic_and_versioned_by_data_and_code(
     assert other.model.version != first.model.version
 
 
-def test_new_data_gives_a_new_version(
-    session: Session, tmp_path: Path, seed_marts: Callable[[Path], None]
-) -> None:
+def test_new_data_gives_a_new_version(tmp_path: Path, seed_marts: Callable[[Path], None]) -> None:
     db = tmp_path / "w.duckdb"
     seed_marts(db)
-    warehouse = SnowparkWarehouse.local(db, session=session)
-    before = train(read_feature_inputs(warehouse), TrainingConfig())
+    with SnowparkWarehouse.local(db) as warehouse:
+        before = train(read_feature_inputs(warehouse), TrainingConfig())
     with duckdb.connect(str(db)) as con:
         con.execute(
             "INSERT INTO marts.fct_orders VALUES "
             "(32, 3, '2024-04-01', 15.0, 'shipped', true, 'orders/c.csv', '2024-06-02')"
         )
-    after = train(read_feature_inputs(warehouse), TrainingConfig())
+    with SnowparkWarehouse.local(db) as warehouse:
+        after = train(read_feature_inputs(warehouse), TrainingConfig())
     assert after.training_data_version != before.training_data_version
     assert after.model.version != before.model.version
 
@@ -109,7 +105,6 @@ def test_training_refuses_data_that_cannot_train(inputs: FeatureInputs) -> None:
 
 
 def test_registry_keeps_one_row_per_version_and_serves_the_newest(
-    session: Session,
     tmp_path: Path,
     seed_marts: Callable[[Path], None],
     trained: TrainedModel,
@@ -117,17 +112,17 @@ def test_registry_keeps_one_row_per_version_and_serves_the_newest(
 ) -> None:
     db = tmp_path / "w.duckdb"
     seed_marts(db)
-    warehouse = SnowparkWarehouse.local(db, session=session)
-    assert current_model(warehouse, "churn") is None
-    other = trained_other
-    register(warehouse, trained, datetime(2024, 6, 2))
-    register(warehouse, other, datetime(2024, 6, 3))
-    register(warehouse, trained, datetime(2024, 6, 4))  # retrained on the same data
-    current = current_model(warehouse, "churn")
-    assert current is not None
-    assert current.version == trained.model.version
-    assert current.to_json() == trained.model.to_json()
-    assert current_model(warehouse, "other") is None
+    with SnowparkWarehouse.local(db) as warehouse:
+        assert current_model(warehouse, "churn") is None
+        other = trained_other
+        register(warehouse, trained, datetime(2024, 6, 2))
+        register(warehouse, other, datetime(2024, 6, 3))
+        register(warehouse, trained, datetime(2024, 6, 4))  # retrained on the same data
+        current = current_model(warehouse, "churn")
+        assert current is not None
+        assert current.version == trained.model.version
+        assert current.to_json() == trained.model.to_json()
+        assert current_model(warehouse, "other") is None
     with duckdb.connect(str(db)) as con:
         rows = con.execute(
             "SELECT model_version, trained_at, training_rows FROM ml.model_registry ORDER BY 2"
