@@ -181,3 +181,51 @@ def quarantined_count(con: Session, zone: str) -> int:
     return con.execute(
         f"SELECT count(*) FROM {_ledger(con)} WHERE zone = ? AND state = ?", [zone, QUARANTINED]
     ).fetchone()[0]
+
+
+def state_counts(con: Session, zone: str | None = None) -> dict[str, int]:
+    """How many versions are in each state (one grouped scan: bounded output at any size)."""
+    if not _exists(con):
+        return {}
+    where, params = ("WHERE zone = ?", [zone]) if zone else ("", [])
+    rows = con.execute(
+        f"SELECT state, count(*) FROM {_ledger(con)} {where} GROUP BY state", params
+    ).fetchall()
+    return {state: int(n) for state, n in rows}
+
+
+def newest(
+    con: Session, zone: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[LedgerEntry]:
+    """Versions newest first (ties in key order, so pages do not overlap); `limit` None is all."""
+    if not _exists(con):
+        return []
+    where, params = ("WHERE zone = ?", [zone]) if zone else ("", [])
+    page = ""
+    if limit is not None:
+        page, params = "LIMIT ? OFFSET ?", [*params, int(limit), int(offset)]
+    elif offset:
+        page, params = "OFFSET ?", [*params, int(offset)]
+    rows = con.execute(
+        f"""SELECT zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at
+            FROM {_ledger(con)} {where}
+            ORDER BY updated_at DESC, zone, object_key, etag {page}""",
+        params,
+    ).fetchall()
+    return [LedgerEntry(*row) for row in rows]
+
+
+def recorded_keys(con: Session, zone: str, object_keys: list[str]) -> set[str]:
+    """The given keys of a zone that have any ledger row (of any version)."""
+    if not object_keys or not _exists(con):
+        return set()
+    found: set[str] = set()
+    for start in range(0, len(object_keys), 1000):
+        chunk = object_keys[start : start + 1000]
+        rows = con.execute(
+            f"""SELECT DISTINCT object_key FROM {_ledger(con)} WHERE zone = ?
+                AND object_key IN ({", ".join("?" * len(chunk))})""",
+            [zone, *chunk],
+        ).fetchall()
+        found |= {row[0] for row in rows}
+    return found
