@@ -197,20 +197,22 @@ def state_counts(con: Session, zone: str | None = None) -> dict[str, int]:
 def newest(
     con: Session, zone: str | None = None, limit: int | None = None, offset: int = 0
 ) -> list[LedgerEntry]:
-    """Versions newest first (ties in key order, so pages do not overlap); `limit` None is all."""
+    """Versions newest first; ties (a version and the one it superseded share a timestamp) in
+    key order, the current version first, so pages neither overlap nor skip. `limit` None: all."""
     if not _exists(con):
         return []
     where, params = ("WHERE zone = ?", [zone]) if zone else ("", [])
-    page = ""
+    page, page_params = "", []
     if limit is not None:
-        page, params = "LIMIT ? OFFSET ?", [*params, int(limit), int(offset)]
+        page, page_params = "LIMIT ? OFFSET ?", [int(limit), int(offset)]
     elif offset:
-        page, params = "OFFSET ?", [*params, int(offset)]
+        page, page_params = "OFFSET ?", [int(offset)]
     rows = con.execute(
         f"""SELECT zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at
             FROM {_ledger(con)} {where}
-            ORDER BY updated_at DESC, zone, object_key, etag {page}""",
-        params,
+            ORDER BY updated_at DESC, zone, object_key,
+                CASE WHEN state = ? THEN 1 ELSE 0 END, etag {page}""",
+        [*params, SUPERSEDED, *page_params],
     ).fetchall()
     return [LedgerEntry(*row) for row in rows]
 
