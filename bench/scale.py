@@ -3,19 +3,18 @@ set has been through retention, against the same zone at a thousand objects, in 
 
 Each size gets its own Postgres database (a Dagster instance) and DuckDB warehouse. The history
 is bulk-registered (bench/dagster_bulk.py): N ledger rows, N materializations of the zone asset,
-and the partition set as retention leaves it — the newest `keep_partitions` + 100 keys (the
-previous tick added 100 that this tick's retention prunes). The objects themselves are not in
-S3: only the new ones the measured ticks find are.
+and the partition set as the zone's retention sensor leaves it (the newest `keep_partitions`
+keys). The objects themselves are not in S3: only the new ones the measured ticks find are.
 
 Operations, timed at both sizes (ratio = time at the small size ÷ time at the large size):
 - sensor tick: the zone's landing sensor finds 100 new objects (cursor past everything
-  registered), registers them and prunes by retention, as the daemon applies it;
+  registered) and registers them, as the daemon applies it;
 - `landfall status --zone Z` (default bounded view) and `--json`;
 - the zone asset's partition stats and health through a running dagster-webserver's GraphQL;
 - one automation tick (ingestion + transformation assets) after the 100 new objects land.
 The row's ratio is the lowest of them (target ≥ 0.5: every operation flat within 2×). Retention
-itself is timed on the large zone: one steady-state pass (100 removed) and a catch-up pass of
-`remove_per_tick` partitions.
+itself (sensors/retention.py) is timed on the large zone: one tick of its sensor after the
+measured ticks (what they added beyond the limit), and one over a backlog of CATCH_UP more.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from landing.zones import ZoneSpec, load_zones
 
 NEW = 100
 REPEATS = 3
+CATCH_UP = 1_000
 ZONE = "orders"
 GRAPHQL = """query Zone($key: AssetKeyInput!) {
   assetNodeOrError(assetKey: $key) { ... on AssetNode {
@@ -160,7 +160,13 @@ def _automation_defs() -> dg.Definitions:
 
 
 def measure(
-    size: int, zone: ZoneSpec, s3, bucket: str, root: Path, keep: int | None = None
+    size: int,
+    zone: ZoneSpec,
+    s3,
+    bucket: str,
+    root: Path,
+    keep: int | None = None,
+    database_prefix: str = "landfall_bench_scale",
 ) -> Figures:
     """Build the zone at `size` objects under `root` and time each operation."""
     from bench.definitions import _tick as automation_tick
@@ -173,11 +179,11 @@ def measure(
             update={"retention": zone.retention.model_copy(update={"keep_partitions": keep})}
         )
     pg = dagster_bulk.Postgres()
-    database = f"landfall_bench_scale_{size}"
+    database = f"{database_prefix}_{size}"
     home, warehouse = root / f"home-{size}", root / f"warehouse-{size}.duckdb"
     asset_key = dg.AssetKey(list(zone.asset_key_path))
     partitions = zone_partitions(zone)
-    retained = min(size, zone.retention.keep_partitions + NEW)
+    retained = min(size, zone.retention.keep_partitions)
     figures = Figures(size=size, partitions=retained)
 
     dagster_bulk.fresh_database(pg, database)
@@ -209,6 +215,11 @@ def measure(
     sensor = build_landing_sensor(zone, zone_job_name(zone), partitions, runs="per_tick")
     defs = _automation_defs()
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        # the zone's downstream models were built once: a landing is what makes them stale
+        graph = defs.resolve_asset_graph()
+        for key in graph.materializable_asset_keys:
+            if not graph.get(key).is_partitioned:
+                instance.report_runless_asset_event(dg.AssetMaterialization(key))
         started = time.perf_counter()
         # what a running deployment keeps warm: the asset's partition status cache, and an
         # automation cursor from the tick before the new objects
@@ -281,41 +292,42 @@ def measure(
 
 
 def _retention(pg, database, zone, instance, partitions, registered_up_to: int) -> str:
-    """Retention on the large zone: one steady-state pass (the tick's 100) and one catch-up pass
-    over `remove_per_tick` materialized partitions beyond the kept ones."""
-    from sensors.landing import retention_deletes
+    """Ticks of the zone's retention sensor on the large zone, each applied as the daemon does:
+    one after the measured ticks, one over a backlog of CATCH_UP more handled partitions."""
+    from sensors.retention import build_retention_sensor
+
+    sensor = build_retention_sensor(zone, partitions)
 
     def prune() -> tuple[float, int]:
         started = time.perf_counter()
-        removed = retention_deletes(zone, instance, partitions, [])
-        for key in removed:
-            instance.delete_dynamic_partition(partitions.name, key)
-        return time.perf_counter() - started, len(removed)
+        result = sensor(dg.build_sensor_context(instance=instance))
+        _apply(instance, result)
+        removed = sum(len(r.partition_keys) for r in result.dynamic_partitions_requests or [])
+        return time.perf_counter() - started, removed
 
     steady, steady_n = prune()
-    backlog = zone.retention.remove_per_tick
     start = registered_up_to
-    dagster_bulk.copy_materializations(
-        pg,
-        database,
-        dg.AssetKey(list(zone.asset_key_path)).to_string(),
-        zone.prefix,
-        start,
-        start + backlog,
-    )
+    asset = dg.AssetKey(list(zone.asset_key_path)).to_string()
+    dagster_bulk.copy_materializations(pg, database, asset, zone.prefix, start, start + CATCH_UP)
     dagster_bulk.register_partitions(
-        pg, database, zone.partitions_name, zone.prefix, start, start + backlog
+        pg, database, zone.partitions_name, zone.prefix, start, start + CATCH_UP
     )
     catch_up, catch_up_n = prune()
     return (
-        f"retention {steady * 1000:.0f} ms for {steady_n} partitions (steady state), "
-        f"{catch_up:.1f} s for {catch_up_n:,} (catch-up, {catch_up_n / catch_up:,.0f}/s)"
+        f"retention tick {steady:.2f} s removing {steady_n}, {catch_up:.1f} s removing "
+        f"{catch_up_n:,} ({catch_up_n / catch_up:,.0f} partitions/s)"
     )
 
 
 def run(
-    s3, bucket: str, sizes: tuple[int, int] = (1_000, 1_000_000), keep: int | None = None
+    s3,
+    bucket: str,
+    sizes: tuple[int, int] = (1_000, 1_000_000),
+    keep: int | None = None,
+    database_prefix: str = "landfall_bench_scale",
 ) -> None:
+    """Measure both sizes and record the row; the environment, the databases and the temporary
+    folder are left as found (tests/bench/test_isolation.py), whatever happens."""
     small, large = sizes
     zone = next(z for z in load_zones() if z.name == ZONE)
     keep_shown = keep or zone.retention.keep_partitions
@@ -328,8 +340,12 @@ def run(
             results = {}
             for size in sizes:
                 s3.create_bucket(Bucket=f"{bucket}-{size}")
-                results[size] = measure(size, zone, s3, f"{bucket}-{size}", Path(folder), keep)
+                results[size] = measure(
+                    size, zone, s3, f"{bucket}-{size}", Path(folder), keep, database_prefix
+                )
     finally:
+        for size in sizes:
+            dagster_bulk.drop_database(dagster_bulk.Postgres(), f"{database_prefix}_{size}")
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -346,7 +362,13 @@ def run(
     worst = min(ratios, key=ratios.get)
     retention = results[large].notes.get("retention", "retention not reached at this size")
     print(f"  {retention}")
-    label = f"{large // 1_000_000}M" if large >= 1_000_000 else f"{large // 1000}k"
+    label = (
+        f"{large // 1_000_000}M"
+        if large >= 1_000_000
+        else f"{large // 1000}k"
+        if large >= 1000
+        else str(large)
+    )
     record(
         f"scale {label} objects",
         "; ".join(f"{op} {s * 1000:.0f} ms" for op, s in results[large].seconds.items())
