@@ -3,15 +3,15 @@ contract).
 
 At a million landed objects a full listing is neither readable nor cheap, so the default view
 is counts by state plus the newest objects, one page at a time; `--all` lists everything.
-Every part of the default view costs the same at a thousand objects as at a million: counts are
-one grouped scan of the ledger, the page is one ordered LIMIT query, and what Dagster knows
-(pending and failed objects) comes from the zone's dynamic partition set, which retention keeps
-bounded (landing.zones.RetentionSpec).
+The default view does not grow with the zone's history: counts are one grouped scan of the
+ledger, the page is one ordered LIMIT query, and pending and failed objects come from the zone's
+dynamic partition set, which retention keeps bounded (sensors/retention.py), checked against the
+ledger in one query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ STATES = ("pending", "loaded", "quarantined", "failed", "superseded")
 DEFAULT_LIMIT = 50
 # a bounded view lists at most this many objects of the bucket to find ignored ones
 IGNORED_SCAN_LIMIT = 10_000
+# unrecorded objects (newest first) whose run is looked up: beyond these they show as pending
+FAILED_LOOKUPS = 200
 FAILED_REASON = "its run failed; see the run in the Dagster UI, then re-run or re-upload"
 
 
@@ -76,13 +78,17 @@ class StatusView:
         }
 
 
-def unhandled_partitions(instance: Any, zone: ZoneSpec, recorded: Any) -> list[tuple[str, str]]:
+def unhandled_partitions(
+    instance: Any, zone: ZoneSpec, unrecorded: Callable[[list[str]], set[str]]
+) -> list[tuple[str, str]]:
     """(partition, state) of the zone's registered partitions that no run has recorded in the
-    ledger, newest first: "failed" when Dagster's last run of it failed, else "pending".
+    ledger, newest first: "failed" when the run that was to materialize it failed (the newest
+    FAILED_LOOKUPS are looked up), else "pending".
 
-    Dagster's partition status (its cached materialized subset) narrows the candidates, so only
-    the few unmaterialized keys are looked up in the ledger (`recorded`: keys -> recorded set).
-    """
+    The partition set is bounded by retention; `unrecorded` (object keys -> those without a
+    ledger row) is one query; failures are looked up for the unrecorded keys only. Dagster's
+    partition status cache is not used: it is rebuilt from the asset's whole history whenever
+    the partition set changes (sensors/retention.py)."""
     import dagster as dg
 
     from landing.objects import object_key_for
@@ -90,20 +96,28 @@ def unhandled_partitions(instance: Any, zone: ZoneSpec, recorded: Any) -> list[t
     partitions = instance.get_dynamic_partitions(zone.partitions_name)  # oldest first
     if not partitions:
         return []
-    status = instance.get_status_by_partition(
-        dg.AssetKey(zone.asset_key_path),
-        partitions,
-        dg.DynamicPartitionsDefinition(name=zone.partitions_name),
-    )
-    done = dg.AssetPartitionStatus.MATERIALIZED
-    candidates = [p for p in reversed(partitions) if not status or status.get(p) != done]
-    known = recorded([object_key_for(p) for p in candidates])
-    failed = dg.AssetPartitionStatus.FAILED
-    return [
-        (p, "failed" if status and status.get(p) == failed else "pending")
-        for p in candidates
-        if object_key_for(p) not in known
-    ]
+    missing = unrecorded([object_key_for(p) for p in partitions])
+    candidates = [p for p in reversed(partitions) if object_key_for(p) in missing]
+    failed = _failed(instance, dg.AssetKey(zone.asset_key_path), candidates[:FAILED_LOOKUPS])
+    return [(p, "failed" if p in failed else "pending") for p in candidates]
+
+
+def _failed(instance: Any, asset_key: Any, partitions: list[str]) -> set[str]:
+    """The partitions whose latest planned materialization belongs to a failed run."""
+    import dagster as dg
+
+    run_of = {}
+    for partition in partitions:
+        info = instance.get_latest_planned_materialization_info(asset_key, partition)
+        if info is not None:
+            run_of[partition] = info.run_id
+    if not run_of:
+        return set()
+    records = instance.get_run_records(dg.RunsFilter(run_ids=list(set(run_of.values()))))
+    failed_runs = {
+        r.dagster_run.run_id for r in records if r.dagster_run.status == dg.DagsterRunStatus.FAILURE
+    }
+    return {p for p, run_id in run_of.items() if run_id in failed_runs}
 
 
 def build_view(
@@ -131,10 +145,10 @@ def build_view(
 
         with dg.DagsterInstance.from_config(str(home)) as instance:
             for zone in zones:
-                recorded = (
-                    (lambda keys, z=zone.name: ledger.recorded_keys(con, z, keys))
+                unrecorded = (
+                    (lambda keys, z=zone.name: ledger.unrecorded_keys(con, z, keys))
                     if con is not None
-                    else (lambda keys: set())
+                    else set
                 )
                 unhandled += [
                     ObjectStatus(
@@ -147,7 +161,7 @@ def build_view(
                         reason=FAILED_REASON if state == "failed" else None,
                         updated_at=None,
                     )
-                    for p, state in unhandled_partitions(instance, zone, recorded)
+                    for p, state in unhandled_partitions(instance, zone, unrecorded)
                 ]
     counts = dict.fromkeys(STATES, 0)
     for o in unhandled:

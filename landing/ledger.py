@@ -231,3 +231,20 @@ def recorded_keys(con: Session, zone: str, object_keys: list[str]) -> set[str]:
         ).fetchall()
         found |= {row[0] for row in rows}
     return found
+
+
+def unrecorded_keys(con: Session, zone: str, object_keys: list[str]) -> set[str]:
+    """The given keys of a zone that have no ledger row at all: one anti-join on DuckDB (a list
+    parameter), chunked lookups elsewhere."""
+    if not object_keys:
+        return set()
+    if not _exists(con):
+        return set(object_keys)
+    if dialect_of(con).name == "duckdb":
+        rows = con.execute(
+            f"""SELECT k FROM unnest(CAST(? AS VARCHAR[])) AS t(k)
+                WHERE k NOT IN (SELECT object_key FROM {_ledger(con)} WHERE zone = ?)""",
+            [list(object_keys), zone],
+        ).fetchall()
+        return {row[0] for row in rows}
+    return set(object_keys) - recorded_keys(con, zone, object_keys)
