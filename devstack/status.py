@@ -24,7 +24,7 @@ DEFAULT_LIMIT = 50
 # a bounded view lists at most this many objects of the bucket to find ignored ones
 IGNORED_SCAN_LIMIT = 10_000
 # unrecorded objects (newest first) whose run is looked up: beyond these they show as pending
-FAILED_LOOKUPS = 200
+FAILED_LOOKUPS = 1_000
 FAILED_REASON = "its run failed; see the run in the Dagster UI, then re-run or re-upload"
 
 
@@ -103,21 +103,33 @@ def unhandled_partitions(
 
 
 def _failed(instance: Any, asset_key: Any, partitions: list[str]) -> set[str]:
-    """The partitions whose latest planned materialization belongs to a failed run."""
+    """The partitions whose latest planned materialization belongs to a failed run: three
+    set-wise queries (latest plans, their events, their runs), whatever the number."""
     import dagster as dg
 
-    run_of = {}
-    for partition in partitions:
-        info = instance.get_latest_planned_materialization_info(asset_key, partition)
-        if info is not None:
-            run_of[partition] = info.run_id
-    if not run_of:
+    if not partitions:
         return set()
-    records = instance.get_run_records(dg.RunsFilter(run_ids=list(set(run_of.values()))))
+    planned = instance.get_latest_storage_id_by_partition(
+        asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, set(partitions)
+    )
+    if not planned:
+        return set()
+    records = instance.get_event_records(
+        dg.EventRecordsFilter(
+            event_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+            asset_key=asset_key,
+            storage_ids=list(planned.values()),
+        ),
+        limit=len(planned),
+    )
+    run_of_event = {r.storage_id: r.event_log_entry.run_id for r in records}
+    run_ids = list(set(run_of_event.values()))
     failed_runs = {
-        r.dagster_run.run_id for r in records if r.dagster_run.status == dg.DagsterRunStatus.FAILURE
+        r.dagster_run.run_id
+        for r in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))
+        if r.dagster_run.status == dg.DagsterRunStatus.FAILURE
     }
-    return {p for p, run_id in run_of.items() if run_id in failed_runs}
+    return {p for p, storage_id in planned.items() if run_of_event.get(storage_id) in failed_runs}
 
 
 def build_view(
