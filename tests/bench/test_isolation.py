@@ -24,6 +24,7 @@ def test_building_a_generated_project_leaves_the_repository_replications_in_plac
 
 @pytest.mark.postgres
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two zones, a webserver each, on a shared machine
 def test_the_scale_benchmark_leaves_environment_databases_and_results_as_found(
     stack, tmp_path, monkeypatch
 ):
