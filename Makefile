@@ -5,7 +5,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install stand-in setup dev demo snapshots test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring
+.PHONY: install stand-in setup dev demo snapshots test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring bench-scale
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -70,6 +70,10 @@ bench-definitions: setup
 
 bench-scoring: setup
 	$(BIN)/python -m bench scoring
+
+# a zone at 1,000 and at 1,000,000 objects (needs PostgreSQL at 127.0.0.1:5432; ~10 min)
+bench-scale: setup
+	$(BIN)/python -m bench scale
 
 # 1,000 files through the whole cascade vs the naive mode (about an hour on 2 cores)
 bench-burst: setup

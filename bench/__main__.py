@@ -19,11 +19,24 @@ def main() -> None:
     parser.add_argument(
         "only",
         nargs="*",
-        help="sensor, ingest, definitions, scoring, burst-raw, burst (default: all but burst, "
-        "the whole cascade, which takes about an hour)",
+        help="sensor, ingest, definitions, scoring, burst-raw, scale, burst (default: all but "
+        "burst, the whole cascade, which takes about an hour)",
+    )
+    parser.add_argument(
+        "--scale-sizes",
+        default="1000,1000000",
+        help="scale: the small and the large zone, in objects (default 1000,1000000)",
+    )
+    parser.add_argument(
+        "--scale-keep",
+        type=int,
+        default=None,
+        help="scale: partitions retention keeps (default: the zone's keep_partitions)",
     )
     args = parser.parse_args()
-    selected = set(args.only or ["sensor", "ingest", "definitions", "scoring", "burst-raw"])
+    selected = set(
+        args.only or ["sensor", "ingest", "definitions", "scoring", "burst-raw", "scale"]
+    )
     if "scoring" in selected:  # needs no S3: the warehouse file and a Snowpark session only
         from bench import scoring
 
@@ -70,6 +83,11 @@ def main() -> None:
                 from bench import burst_raw
 
                 burst_raw.run(s3, settings.s3_endpoint, Path(state) / "burst-raw")
+            if "scale" in selected:
+                from bench import scale
+
+                small, large = (int(n) for n in args.scale_sizes.split(","))
+                scale.run(s3, "bench-scale", (small, large), keep=args.scale_keep)
             if "burst" in selected:
                 from pathlib import Path
 

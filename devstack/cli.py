@@ -5,7 +5,7 @@ landfall up             start the local stack (S3, Dagster UI and daemon) in the
 landfall down           stop it: every process it started; warehouse, runs and objects stay
 landfall dev            `up` in the foreground with sample files dropped; Ctrl-C stops it
 landfall demo           the same cascade headless; prints a summary, non-zero on any failure
-landfall status         the ledger: every landed object and its state
+landfall status         counts by state and the newest landed objects (--all, --json)
 landfall drop-samples   drop a deterministic sample set into the landing bucket
 landfall burst N        drop N files at once on a fresh local stack and watch them through
 landfall drop PATH... --zone Z   upload your own files into a zone's prefix
@@ -152,67 +152,99 @@ def _print_summary(settings, files, partitions, runs, now, elapsed: float) -> No
         print(f"  | {layer:<12} | {table:<30} | {n:>8} |")
 
 
-def _pending(entries: list, home: str) -> list[tuple[str, str]]:
-    """(zone, key) registered as partitions in the Dagster instance but not in the ledger."""
-    import dagster as dg
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
 
-    from landing.objects import object_key_for
+    from devstack.local_stack import local_environment
+    from devstack.status import IGNORED_SCAN_LIMIT, build_view
+    from landing.warehouse import DuckDBWarehouse
     from landing.zones import load_zones
 
-    if not (Path(home) / "dagster.yaml").exists():
-        return []
-    recorded = {(e.zone, e.object_key) for e in entries}
-    with dg.DagsterInstance.from_config(home) as instance:
-        return [
-            (zone.name, key)
-            for zone in load_zones()
-            for key in map(object_key_for, instance.get_dynamic_partitions(zone.partitions_name))
-            if (zone.name, key) not in recorded
-        ]
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    from devstack.local_stack import local_environment
-    from landing import ledger
-    from landing.warehouse import DuckDBWarehouse
-
     settings = get_settings()
-    home = str(dagster_home(local_environment(settings)["DAGSTER_HOME"]))
-    entries: list = []
+    zones = load_zones()
+    if args.zone:
+        known = {z.name: z for z in zones}
+        if args.zone not in known:
+            print(
+                f"landfall status: no zone {args.zone!r}; zones: {', '.join(sorted(known))}",
+                file=sys.stderr,
+            )
+            return 2
+        zones = [known[args.zone]]
+    if args.limit < 1 or args.offset < 0:
+        print(
+            "landfall status: --limit must be at least 1 and --offset not negative", file=sys.stderr
+        )
+        return 2
+    home = dagster_home(local_environment(settings)["DAGSTER_HOME"])
+    limit = None if args.all else args.limit
     if settings.warehouse_path.exists():
         with DuckDBWarehouse(path=str(settings.warehouse_path)).connect(read_only=True) as con:
-            entries = ledger.entries(con, args.zone)
-    pending = [(z, k) for z, k in _pending(entries, home) if not args.zone or z == args.zone]
-    ignored, unlisted = _ignored(settings)
-    ignored = [o for o in ignored if not args.zone or args.zone in o.zone.split(",")]
-    print(f"{'zone':<10} {'state':<12} {'rows':>8}  {'etag':<12} key / reason")
-    for zone, key in pending:
-        print(f"{zone:<10} {'pending':<12} {'':>8}  {'':<12} {key}")
-    for e in entries:
-        reason = f"  -- {e.reason}" if e.reason else ""
-        print(f"{e.zone:<10} {e.state:<12} {e.rows:>8}  {e.etag[:12]:<12} {e.object_key}{reason}")
-    for o in ignored:
-        print(f"{o.zone:<10} {'ignored':<12} {'':>8}  {o.etag[:12]:<12} {o.key}  -- {o.reason}")
-    counts: dict[str, int] = {"pending": len(pending)}
-    for e in entries:
-        counts[e.state] = counts.get(e.state, 0) + 1
-    if ignored:
-        counts["ignored"] = len(ignored)
-    print("\n" + ", ".join(f"{state} {n}" for state, n in counts.items()))
-    if unlisted:
-        print(f"ignored objects not checked: {unlisted}")
-    _print_source_freshness(home)
+            view = build_view(zones, con, Path(home), limit=limit, offset=args.offset)
+    else:
+        view = build_view(zones, None, Path(home), limit=limit, offset=args.offset)
+    ignored, complete, error = _ignored(
+        settings, [z.name for z in zones], None if args.all else IGNORED_SCAN_LIMIT
+    )
+    view.ignored = [
+        {"zone": o.zone, "key": o.key, "etag": o.etag, "reason": o.reason} for o in ignored
+    ]
+    view.ignored_complete, view.ignored_error = complete, error
+    if args.json:
+        print(json.dumps(view.to_json(), indent=2))
+        return 0
+    _print_status(view)
+    _print_source_freshness(str(home))
     return 0
 
 
-def _ignored(settings) -> tuple[list, str | None]:
-    """Objects under a zone prefix that no zone pattern takes, and why the bucket could not be
-    listed (None when it was)."""
+def _print_status(view) -> None:
+    print(f"{'zone':<10} {'state':<12} {'rows':>8}  {'etag':<12} key / reason")
+    for o in view.objects:
+        reason = f"  -- {o.reason}" if o.reason else ""
+        rows = "" if o.rows is None else o.rows
+        print(f"{o.zone:<10} {o.state:<12} {rows:>8}  {(o.etag or '')[:12]:<12} {o.key}{reason}")
+    for o in view.ignored:
+        print(
+            f"{o['zone']:<10} {'ignored':<12} {'':>8}  {o['etag'][:12]:<12} {o['key']}  -- "
+            f"{o['reason']}"
+        )
+    shown = {"pending": view.counts.get("pending", 0)} | {
+        state: n for state, n in view.counts.items() if n and state != "pending"
+    }
+    if view.ignored:
+        shown["ignored"] = len(view.ignored)
+    print("\n" + ", ".join(f"{state} {n}" for state, n in shown.items()))
+    if view.limit is not None and (view.offset or view.next_offset is not None):
+        first = view.offset + 1 if view.objects else view.offset
+        more = (
+            f"; next page: landfall status --offset {view.next_offset}"
+            if view.next_offset is not None
+            else ""
+        )
+        print(
+            f"objects {first}-{view.offset + len(view.objects)} of {view.total}, newest first"
+            f"{more} (--all lists every object)"
+        )
+    if view.ignored_error:
+        print(f"ignored objects not checked: {view.ignored_error}")
+    elif not view.ignored_complete:
+        print(
+            "ignored objects checked among the first listed objects only "
+            "(landfall status --all lists the whole bucket)"
+        )
+
+
+def _ignored(
+    settings, zone_names: list[str], max_listed: int | None
+) -> tuple[list, bool, str | None]:
+    """Objects under a zone prefix that no zone pattern takes (at most `max_listed` objects
+    listed), whether the listing was complete, and why the bucket could not be listed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from devstack.local_stack import landing_s3_client
     from landing.zones import load_zones
-    from sensors.listing import ignored_objects
+    from sensors.listing import scan_ignored
 
     s3 = landing_s3_client(
         settings, connect_timeout=3, read_timeout=10, retries={"max_attempts": 1}
@@ -220,12 +252,20 @@ def _ignored(settings) -> tuple[list, str | None]:
     by_bucket: dict[str, list] = {}
     for zone in load_zones():
         by_bucket.setdefault(zone.bucket or settings.bucket, []).append(zone)
+    found, complete = [], True
     try:
-        return [
-            o for bucket, zs in by_bucket.items() for o in ignored_objects(s3, bucket, zs)
-        ], None
+        for bucket, zs in by_bucket.items():
+            ignored, whole = scan_ignored(s3, bucket, zs, max_listed)
+            found += ignored
+            complete = complete and whole
     except (BotoCoreError, ClientError) as exc:
-        return [], f"S3 at {settings.s3_endpoint or 'AWS'}: {exc} (is the stack up? landfall dev)"
+        return (
+            [],
+            False,
+            f"S3 at {settings.s3_endpoint or 'AWS'}: {exc} (is the stack up? landfall dev)",
+        )
+    # an object under several zones' prefixes names them all, comma-separated
+    return [o for o in found if set(o.zone.split(",")) & set(zone_names)], complete, None
 
 
 def _print_source_freshness(home: str) -> None:
@@ -408,8 +448,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--timeout", type=int, default=600)
     demo.add_argument("--s3-port", type=int, default=0, help="default: a free port")
     demo.set_defaults(fn=_cmd_demo)
-    status = sub.add_parser("status", help="every landed object and its state")
-    status.add_argument("--zone")
+    status = sub.add_parser(
+        "status", help="counts by state and the newest landed objects (docs/cli.md)"
+    )
+    status.add_argument("--zone", help="one zone only")
+    status.add_argument("--json", action="store_true", help="one JSON object (docs/cli.md)")
+    status.add_argument("--limit", type=int, default=50, help="objects per page (default 50)")
+    status.add_argument("--offset", type=int, default=0, help="skip this many (next page)")
+    status.add_argument("--all", action="store_true", help="every object, no paging")
     status.set_defaults(fn=_cmd_status)
     drop = sub.add_parser("drop-samples", help="drop sample files into the landing bucket")
     _sizes(drop)

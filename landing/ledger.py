@@ -181,3 +181,70 @@ def quarantined_count(con: Session, zone: str) -> int:
     return con.execute(
         f"SELECT count(*) FROM {_ledger(con)} WHERE zone = ? AND state = ?", [zone, QUARANTINED]
     ).fetchone()[0]
+
+
+def state_counts(con: Session, zone: str | None = None) -> dict[str, int]:
+    """How many versions are in each state (one grouped scan: bounded output at any size)."""
+    if not _exists(con):
+        return {}
+    where, params = ("WHERE zone = ?", [zone]) if zone else ("", [])
+    rows = con.execute(
+        f"SELECT state, count(*) FROM {_ledger(con)} {where} GROUP BY state", params
+    ).fetchall()
+    return {state: int(n) for state, n in rows}
+
+
+def newest(
+    con: Session, zone: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[LedgerEntry]:
+    """Versions newest first; ties (a version and the one it superseded share a timestamp) in
+    key order, the current version first, so pages neither overlap nor skip. `limit` None: all."""
+    if not _exists(con):
+        return []
+    where, params = ("WHERE zone = ?", [zone]) if zone else ("", [])
+    page, page_params = "", []
+    if limit is not None:
+        page, page_params = "LIMIT ? OFFSET ?", [int(limit), int(offset)]
+    elif offset:
+        page, page_params = "OFFSET ?", [int(offset)]
+    rows = con.execute(
+        f"""SELECT zone, object_key, etag, state, {_rows(con)}, reason, size, updated_at
+            FROM {_ledger(con)} {where}
+            ORDER BY updated_at DESC, zone, object_key,
+                CASE WHEN state = ? THEN 1 ELSE 0 END, etag {page}""",
+        [*params, SUPERSEDED, *page_params],
+    ).fetchall()
+    return [LedgerEntry(*row) for row in rows]
+
+
+def recorded_keys(con: Session, zone: str, object_keys: list[str]) -> set[str]:
+    """The given keys of a zone that have any ledger row (of any version)."""
+    if not object_keys or not _exists(con):
+        return set()
+    found: set[str] = set()
+    for start in range(0, len(object_keys), 1000):
+        chunk = object_keys[start : start + 1000]
+        rows = con.execute(
+            f"""SELECT DISTINCT object_key FROM {_ledger(con)} WHERE zone = ?
+                AND object_key IN ({", ".join("?" * len(chunk))})""",
+            [zone, *chunk],
+        ).fetchall()
+        found |= {row[0] for row in rows}
+    return found
+
+
+def unrecorded_keys(con: Session, zone: str, object_keys: list[str]) -> set[str]:
+    """The given keys of a zone that have no ledger row at all: one anti-join on DuckDB (a list
+    parameter), chunked lookups elsewhere."""
+    if not object_keys:
+        return set()
+    if not _exists(con):
+        return set(object_keys)
+    if dialect_of(con).name == "duckdb":
+        rows = con.execute(
+            f"""SELECT k FROM unnest(CAST(? AS VARCHAR[])) AS t(k)
+                WHERE k NOT IN (SELECT object_key FROM {_ledger(con)} WHERE zone = ?)""",
+            [list(object_keys), zone],
+        ).fetchall()
+        return {row[0] for row in rows}
+    return set(object_keys) - recorded_keys(con, zone, object_keys)

@@ -55,13 +55,16 @@ class RetentionSpec(BaseModel):
     permanent record of every object; Dagster's dynamic partition set only needs the recent
     ones (its guidance is at most ~100k per asset; partition status costs grow with the set).
     Partitions beyond the newest `keep_partitions` are removed once materialized (loaded or
-    quarantined); a partition whose run failed stays until it is handled. A removed key that
+    quarantined) by the zone's retention sensor, every `interval_seconds`; a partition whose
+    run failed stays until it is handled. A removed key that
     is uploaded again is registered again and loads like a new object."""
 
     model_config = ConfigDict(extra="forbid")
     keep_partitions: int = Field(default=50_000, ge=1)
-    # at most this many removed in one sensor tick, so a tick stays short after a backlog
+    # at most this many removed in one retention tick, so a tick stays short after a backlog
     remove_per_tick: int = Field(default=10_000, ge=1)
+    # how often the zone's retention sensor runs (sensors/retention.py)
+    interval_seconds: int = Field(default=300, ge=30)
 
 
 _LAG = re.compile(r"^(\d+)\s*([smhd])$")

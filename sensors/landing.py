@@ -103,28 +103,6 @@ def per_tick_requests(
     return requests
 
 
-def retention_deletes(
-    zone: ZoneSpec,
-    instance: dg.DagsterInstance,
-    partitions: dg.DynamicPartitionsDefinition,
-    keep: Sequence[str],
-) -> list[str]:
-    """The oldest materialized partitions beyond the zone's retention (never one in `keep`,
-    the keys this tick registers)."""
-    registered = instance.get_dynamic_partitions(partitions.name)  # oldest first
-    excess = len(registered) - zone.retention.keep_partitions
-    if excess <= 0:
-        return []
-    kept = set(keep)
-    oldest = registered[: min(excess, zone.retention.remove_per_tick)]
-    candidates = [k for k in oldest if k not in kept]
-    status = instance.get_status_by_partition(
-        dg.AssetKey(zone.asset_key_path), candidates, partitions
-    )
-    done = dg.AssetPartitionStatus.MATERIALIZED
-    return [k for k in candidates if status and status.get(k) == done]
-
-
 def build_landing_sensor(
     zone: ZoneSpec,
     job_name: str,
@@ -177,11 +155,8 @@ def build_landing_sensor(
             requests = per_file_requests(zone, objects)
         else:
             requests = per_tick_requests(zone, objects, context.instance, partitions)
+        # retention prunes the set in its own sensor (sensors/retention.py), off this path
         partition_requests: list = [partitions.build_add_request(keys)] if keys else []
-        # the set grows only in ticks that register keys: only those prune it
-        removed = retention_deletes(zone, context.instance, partitions, keys) if keys else []
-        if removed:
-            partition_requests.append(partitions.build_delete_request(removed))
         return dg.SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=partition_requests,

@@ -107,7 +107,16 @@ class IgnoredObject:
 
 def ignored_objects(client: Any, bucket: str, zones: Sequence[ZoneSpec]) -> list[IgnoredObject]:
     """Objects under the prefixes of `zones` (all in `bucket`) that match none of the zones
-    whose prefix holds them, in key order.
+    whose prefix holds them, in key order (every object listed: see `scan_ignored`)."""
+    return scan_ignored(client, bucket, zones)[0]
+
+
+def scan_ignored(
+    client: Any, bucket: str, zones: Sequence[ZoneSpec], max_listed: int | None = None
+) -> tuple[list[IgnoredObject], bool]:
+    """The ignored objects among the first `max_listed` objects listed (all when None), and
+    whether the listing was complete. A bounded view stops early: a zone of a million objects
+    is a thousand listing calls.
 
     Read from the bucket when asked (`landfall status`), not recorded by the sensors: a sensor
     may not write the warehouse's ledger, a cursor that remembered every skipped key would grow
@@ -118,9 +127,12 @@ def ignored_objects(client: Any, bucket: str, zones: Sequence[ZoneSpec]) -> list
     prefixes = sorted({z.prefix for z in zones})
     roots = [p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes)]
     quarantine = tuple({z.quarantine_prefix for z in zones})
-    ignored = []
+    ignored, listed = [], 0
     for root in roots:
         for page in _pages(client, bucket, root, None):
+            if max_listed is not None and listed >= max_listed:
+                return sorted(ignored, key=lambda o: o.key), False
+            listed += len(page.get("Contents", []))
             for item in page.get("Contents", []):
                 key = item["Key"]
                 if key.endswith("/") or key.startswith(quarantine):
@@ -137,4 +149,4 @@ def ignored_objects(client: Any, bucket: str, zones: Sequence[ZoneSpec]) -> list
                         reason=f"matches no pattern of zone{'s' * (len(holding) > 1)} {patterns}",
                     )
                 )
-    return sorted(ignored, key=lambda o: o.key)
+    return sorted(ignored, key=lambda o: o.key), True

@@ -33,6 +33,7 @@ from orchestration.schema_changes import (
 )
 from orchestration.table_metadata import column_schema
 from sensors.landing import build_landing_sensor
+from sensors.retention import build_retention_sensor
 
 FILE_CHECK = "file_accepted"
 QUARANTINED_TAG = "landfall/quarantined"  # run tag: how many files the run quarantined
@@ -282,6 +283,7 @@ class LandingZonesComponent(dg.Component, dg.Model, dg.Resolvable):
                 )
             )
             sensors.append(build_landing_sensor(zone, zone_job_name(zone), zone_partitions(zone)))
+            sensors.append(build_retention_sensor(zone, zone_partitions(zone)))
         return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
 
 
