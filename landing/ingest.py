@@ -243,7 +243,8 @@ def _merge_from_batch(
 ) -> FileOutcome:
     """One object's rows out of the run's shared stage: its own transaction and ledger row."""
     outcome = FileOutcome(fetched.obj, compression=fetched.plain.compression)
-    tables = [replace(t, source_file=str(fetched.local_copy)) for t in staging.tables]
+    source = staging.source_of(fetched.local_copy)
+    tables = [replace(t, source_file=source) for t in staging.tables]
     started = time.monotonic()
     try:
         outcome.counts = raw_load.merge_staged(
@@ -364,7 +365,7 @@ def _merge_shared_stage(
     on its own (its own transaction), so one object's failure stays its own."""
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.monotonic()
-    items = [raw_load.BatchItem(f.obj, str(f.local_copy), f.records) for f in fetched]
+    items = [raw_load.BatchItem(f.obj, staging.source_of(f.local_copy), f.records) for f in fetched]
     try:
         loaded, refused = raw_load.merge_batch(con, zone, staging.tables[0], items, loaded_at)
     except Exception as exc:  # noqa: BLE001 - the per-object merges below isolate the cause

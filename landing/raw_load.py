@@ -61,12 +61,16 @@ def table_columns(
 ) -> dict[str, str]:
     """Column name (lower case) -> warehouse type, in table order; empty if no such table.
 
-    `catalog` names an attached database; by default the connection's own.
+    `catalog` names an attached database; by default the connection's own. Snowflake's
+    information_schema names a type without its parameters (`NUMBER` for NUMBER(18,2), `TEXT`
+    for VARCHAR(10)): they are added back, so a type reads as the table declares it.
     """
     dialect = dialect_of(con)
     database = "current_database()" if catalog is None else "?"
     rows = con.execute(
-        f"""SELECT column_name, data_type FROM information_schema.columns
+        f"""SELECT column_name, data_type, numeric_precision, numeric_scale,
+                  character_maximum_length
+           FROM information_schema.columns
            WHERE table_catalog = {database} AND table_schema = ? AND table_name = ?
            ORDER BY ordinal_position""",
         [
@@ -75,7 +79,20 @@ def table_columns(
             dialect.fold(table),
         ],
     ).fetchall()
-    return {name.lower(): data_type for name, data_type in rows}
+    if dialect.name != "snowflake":
+        return {name.lower(): data_type for name, data_type, *_ in rows}
+    return {name.lower(): _snowflake_type(*spelling) for name, *spelling in rows}
+
+
+def _snowflake_type(
+    data_type: str, precision: int | None, scale: int | None, length: int | None
+) -> str:
+    """Snowflake's information_schema type with its parameters, as DESCRIBE TABLE spells it."""
+    if data_type.upper() == "NUMBER" and precision is not None:
+        return f"NUMBER({precision},{scale or 0})"
+    if data_type.upper() == "TEXT" and length is not None:
+        return f"VARCHAR({length})"
+    return data_type
 
 
 def _checked_type(data_type: str, column: str) -> str:

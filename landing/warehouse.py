@@ -32,12 +32,20 @@ STAGE_SCHEMA = "_landfall_stage"
 
 @dataclass
 class Staging:
-    """One object's rows staged for the merge, and what to clean up after it."""
+    """The rows of one object (or of a run's objects: a shared stage) staged for the merge,
+    and what to clean up after it."""
 
     tables: list[raw_load.StagedTable]
     timing: dict[str, float] = field(default_factory=dict)
     attach: tuple[str, Path] | None = None  # DuckDB: Sling's scratch file (alias, path)
     drop_schema: str | None = None  # dlt's staging schema
+    # a stage shared by a run's objects: what its source column holds for each local copy's
+    # path, when not the path itself (Sling's file URL of a link to the copy)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source_of(self, local_copy: Path) -> str:
+        """The value of the shared stage's source column on the rows of this local copy."""
+        return self.sources.get(str(local_copy), str(local_copy))
 
 
 class LandingWarehouse(Protocol):

@@ -8,8 +8,8 @@ from orchestration.automation_sensors import automation_sensors
 from orchestration.components.landing_zones import LandingZonesComponent
 from orchestration.components.reactions import reaction_sensors
 from orchestration.freshness import freshness_notifications, with_freshness_policies, zone_freshness
-from orchestration.resources import landing_bucket, warehouse
-from orchestration.schema_changes import schema_change_checks
+from orchestration.resources import landing_bucket, warehouse, warehouse_kind
+from orchestration.schema_changes import Contract, schema_change_checks
 from sensors.notifications import notify_on_check_failure, notify_on_run_failure
 
 
@@ -21,10 +21,15 @@ def build_definitions() -> dg.Definitions:
     assets = with_freshness_policies(
         [a for a in zones.assets or [] if isinstance(a, dg.AssetsDefinition)], freshness
     )
-    # columns/types against the previous load (WARN) and the zone's declared types (ERROR)
+    # columns/types against the previous load (WARN) and the zone's declared types (ERROR),
+    # under the type rules of the warehouse the raw tables are in
+    kind = warehouse_kind()
     checks = schema_change_checks(
         [key for a in assets for key in a.keys],
-        {dg.AssetKey(zone.asset_key_path): zone.columns for zone in landing_zones.zones()},
+        {
+            dg.AssetKey(zone.asset_key_path): Contract(zone.columns, kind)
+            for zone in landing_zones.zones()
+        },
         "raw_schema_change",
     )
     return dg.Definitions(

@@ -136,7 +136,10 @@ def ingest_partitions(
                 "dagster/column_schema": schemas[table_key[-1]],
                 # the diff against the previous load, when the columns changed
                 **schema_change_metadata(
-                    context.instance, dg.AssetKey(table_key), schemas[table_key[-1]]
+                    context.instance,
+                    dg.AssetKey(table_key),
+                    schemas[table_key[-1]],
+                    warehouse.dialect.name,
                 ),
                 "landfall/files_in_run": len(keys),
             },
