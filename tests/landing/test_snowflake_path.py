@@ -311,3 +311,39 @@ def test_a_step_retry_on_snowflake_loads_only_what_no_attempt_recorded(
             'SELECT count(*), count(DISTINCT "ORDER_ID") FROM "RAW"."ORDERS"'
         ).fetchone()
     assert tuple(rows) == (6, 6)
+
+
+def test_schema_change_on_snowflake_passes_unchanged_and_fails_a_real_change(bucket, snowflake):
+    """Snowflake spells the zone's types its own way (NUMBER(38,0) for bigint, VARCHAR(16777216)
+    for varchar, TIMESTAMP_NTZ): an unchanged table passes its `schema_change` check, an added
+    column still fails it."""
+    from orchestration.ingestion import build_definitions
+    from orchestration.schema_changes import CHECK_NAME
+    from tests.orchestration.test_schema_changes import _run_check
+
+    checks = [  # built under LANDFALL_ENV=prod, like the deployed ingestion location
+        c
+        for c in build_definitions().asset_checks or []
+        if any(k.name == CHECK_NAME for k in c.check_keys)
+    ]
+    raw_orders = dg.AssetKey(["raw", "orders"])
+    bucket.put({"orders/a.csv": orders_csv(1)})
+    with dg.instance_for_test() as instance:
+        cursor = _ingest_all(instance, bucket, snowflake).cursor
+        assert _run_check(checks, instance, raw_orders).passed  # the baseline
+        bucket.put({"orders/b.csv": orders_csv(2)})
+        cursor = _ingest_all(instance, bucket, snowflake, cursor=cursor).cursor
+        unchanged = _run_check(checks, instance, raw_orders)
+        assert unchanged.passed, unchanged.description
+        assert unchanged.description == "no change"
+        bucket.put(
+            {
+                "orders/c.csv": b"order_id,customer_id,order_ts,amount,status,coupon\n"
+                b"3,3,2026-10-01 10:00:00,1.50,placed,SPRING\n"
+            }
+        )
+        _ingest_all(instance, bucket, snowflake, cursor=cursor)
+        changed = _run_check(checks, instance, raw_orders)
+    assert not changed.passed
+    assert changed.severity == dg.AssetCheckSeverity.WARN
+    assert changed.description == "schema changed: added coupon VARCHAR"
