@@ -21,6 +21,7 @@ from landing.validation import BadFileError
 from landing.zones import ZoneSpec
 
 SOURCE_COLUMN = "_landfall_source"  # the local copy a row of a shared stage came from
+ROW_ID, ROOT_KEY = "_dlt_id", "_dlt_root_id"  # dlt's row id, and its root row's on child rows
 PROVENANCE_COLUMNS = {
     "_landfall_file": "VARCHAR",
     "_landfall_etag": "VARCHAR",
@@ -39,6 +40,9 @@ class StagedTable:
     # A stage shared by the objects of a run: this object's rows are those whose SOURCE_COLUMN
     # holds this value (its local copy's path); None: every row of the stage is this object's.
     source_file: str | None = None
+    # A child table of a shared dlt stage: the stage table (same schema) of its root rows. Its
+    # rows carry no source; an object's are those whose ROOT_KEY is one of its root rows' ids.
+    root_table: str | None = None
 
     def relation(self, dialect: Dialect) -> str:
         return dialect.relation(self.stage_schema, self.stage_table, self.stage_catalog)
@@ -47,12 +51,20 @@ class StagedTable:
         """FROM clause (relation and filter) of this object's staged rows, and its parameters."""
         if self.source_file is None:
             return self.relation(dialect), []
-        where = f" WHERE {dialect.ident(SOURCE_COLUMN)} = ?"
-        return self.relation(dialect) + where, [self.source_file]
+        where = f"{dialect.ident(SOURCE_COLUMN)} = ?"
+        if self.root_table is not None:
+            root = dialect.relation(self.stage_schema, self.root_table, self.stage_catalog)
+            where = (
+                f"{dialect.ident(ROOT_KEY)} IN "
+                f"(SELECT {dialect.ident(ROW_ID)} FROM {root} WHERE {where})"
+            )
+        return f"{self.relation(dialect)} WHERE {where}", [self.source_file]
 
     def columns(self, con: Session) -> dict[str, str]:
         columns = table_columns(con, self.stage_schema, self.stage_table, self.stage_catalog)
         columns.pop(SOURCE_COLUMN, None)
+        if self.root_table is not None:  # scaffolding of the shared stage, not the object's data
+            columns.pop(ROOT_KEY, None)
         return columns
 
 

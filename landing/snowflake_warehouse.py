@@ -17,7 +17,7 @@ from dagster_snowflake import SnowflakeResource
 from landing import raw_load, sling_loader
 from landing.dialects import SNOWFLAKE, Dialect
 from landing.objects import short_hash
-from landing.warehouse import STAGE_SCHEMA, Staging, dlt_staging
+from landing.warehouse import STAGE_SCHEMA, Staging, dlt_batch_staging, dlt_staging
 from landing.zones import ZoneSpec
 
 _SLING_URL_COLUMN = "_sling_stream_url"  # SLING_STREAM_URL_COLUMN=true: each row's file
@@ -132,6 +132,8 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
         to the shared stage's source column). None (each object stages on its own) when the
         copies' headers name different columns: Sling would then widen its table inside its
         load transaction, which the stand-in refuses."""
+        if zone.loader == "dlt":
+            return dlt_batch_staging(self, zone, local_copies, folder, self._dlt_destination(), log)
         if zone.format != "csv":
             return None
         headers = [self._csv_header(p) for p in local_copies]
@@ -171,6 +173,11 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
         )
 
     def stage_with_dlt(self, zone: ZoneSpec, local_copy: Path, token: str) -> Staging:
+        return dlt_staging(zone, local_copy, token, self._dlt_destination())
+
+    def _dlt_destination(self) -> object:
+        """dlt's Snowflake destination, or its sqlalchemy destination over the Snowflake
+        dialect (the stand-in: dlt's own Snowflake loader needs a stage)."""
         import dlt
 
         sf = self.snowflake
@@ -188,7 +195,7 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
             )
             # host/port/protocol are refused in the URL's query: connect arguments
             engine = sqlalchemy.create_engine(url, connect_args={"account": sf.account, **extra})
-            return dlt_staging(zone, local_copy, token, dlt.destinations.sqlalchemy(engine))
+            return dlt.destinations.sqlalchemy(engine)
         credentials = {
             "database": sf.database,
             "username": sf.user,
@@ -197,10 +204,7 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
             "warehouse": sf.warehouse,
             "role": sf.role,
         }
-        destination = dlt.destinations.snowflake(
-            credentials={k: v for k, v in credentials.items() if v}
-        )
-        return dlt_staging(zone, local_copy, token, destination)
+        return dlt.destinations.snowflake(credentials={k: v for k, v in credentials.items() if v})
 
     @contextmanager
     def merge_session(self, staging: Staging) -> Iterator[SnowflakeSession]:

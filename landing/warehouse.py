@@ -23,7 +23,9 @@ from pydantic import Field
 
 from landing import dlt_loader, raw_load, sling_loader
 from landing.dialects import DUCKDB, Dialect, Session
+from landing.dlt_sources.jsonl import records_of
 from landing.identifiers import quote_literal
+from landing.objects import short_hash
 from landing.zones import ZoneSpec
 
 _LOCK_WAIT_S = 120.0
@@ -87,8 +89,48 @@ def _read_csv_into(path: Path, files: str | list[str], options: dict[str, object
 def dlt_staging(zone: ZoneSpec, local_copy: Path, token: str, destination: object) -> Staging:
     """dlt's run of one object into its own staging schema of `destination`."""
     schema = f"{STAGE_SCHEMA}_{zone.name}_{token}"
-    result = dlt_loader.run_pipeline(zone, _lines(local_copy), schema, destination, token)
+    records = records_of(_lines(local_copy))
+    result = dlt_loader.run_pipeline(zone, records, schema, destination, token)
     return Staging(result.staged, {"dlt_seconds": round(result.seconds, 3)}, drop_schema=schema)
+
+
+def dlt_batch_staging(
+    warehouse: LandingWarehouse,
+    zone: ZoneSpec,
+    local_copies: list[Path],
+    folder: Path,
+    destination: object,
+    log: Callable[[str], None],
+) -> Staging | None:
+    """One dlt run over all validated local copies of a run into one staging schema, each root
+    row tagged with its copy's path (child rows reach it through dlt's root key).
+
+    None (each object then stages on its own) when dlt had to split a column into variants
+    (`amount__v_text`): in one run the first type it sees wins and another file's values of
+    another type go to the variant, where the contract check would not see them."""
+    token = short_hash(str(folder))
+    schema = f"{STAGE_SCHEMA}_{zone.name}_batch_{token}"
+    records = (
+        record
+        for path in local_copies
+        for record in records_of(_lines(path), (raw_load.SOURCE_COLUMN, str(path)))
+    )
+    result = dlt_loader.run_pipeline(zone, records, schema, destination, token, shared=True)
+    staging = Staging(result.staged, {"dlt_seconds": round(result.seconds, 3)}, drop_schema=schema)
+    with warehouse.connect() as con:
+        variants = [
+            f"{t.stage_table}.{c}"
+            for t in staging.tables
+            for c in raw_load.table_columns(con, t.stage_schema, t.stage_table)
+            if "__v_" in c
+        ]
+        if variants:
+            con.execute(f"DROP SCHEMA IF EXISTS {warehouse.dialect.ident(schema)} CASCADE")
+    if variants:
+        log(f"dlt split {variants} by type across the run's files: each object stages alone")
+        return None
+    log(f"dlt staged {len(local_copies)} objects in one pipeline run")
+    return staging
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -156,9 +198,15 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     def stage_batch(
         self, zone: ZoneSpec, local_copies: list[Path], folder: Path, log: Callable[[str], None]
     ) -> Staging | None:
-        """All validated local copies of a run staged by one DuckDB read into one scratch
-        file, each row tagged with its copy's path; None when DuckDB cannot mirror the zone's
+        """All validated local copies of a run staged by one loader invocation: dlt zones by
+        one pipeline run (`dlt_batch_staging`); CSV by one DuckDB read into one scratch file,
+        each row tagged with its copy's path. None when DuckDB cannot mirror the zone's
         replication (then each object stages on its own)."""
+        if zone.loader == "dlt":
+            import dlt
+
+            destination = dlt.destinations.duckdb(self.path)
+            return dlt_batch_staging(self, zone, local_copies, folder, destination, log)
         options = sling_loader.duckdb_csv_options(zone)
         if options is None:
             return None
