@@ -6,7 +6,6 @@ starts from an empty warehouse."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -16,7 +15,7 @@ from devstack import snowflake_stand_in
 from devstack.local_stack import free_port
 from devstack.stack import stop
 from landing import ingest as landing_ingest
-from landing import ledger
+from landing import ledger, raw_load
 from landing.snowflake_warehouse import SnowflakeWarehouse
 from orchestration.components import landing_zones as zone_component
 from orchestration.resources import warehouse as warehouse_resource
@@ -30,6 +29,7 @@ from tests.landing.helpers import (
     tick,
 )
 from tests.ops.faults import fail_warehouse_writes
+from tests.ops.test_batching import _event
 
 pytestmark = pytest.mark.timeout(300)
 HEADER = "order_id,customer_id,order_ts,amount,status\n"
@@ -227,19 +227,6 @@ def test_every_bad_file_class_is_quarantined_on_snowflake_and_the_good_ones_load
     assert _rows_by_file(snowflake) == {k: rows for k, (_, rows) in good.items() if rows}
 
 
-def _event(event_id: str, items: int) -> str:
-    return json.dumps(
-        {
-            "event_id": event_id,
-            "customer_id": 1,
-            "event_ts": "2026-10-01T10:00:00Z",
-            "event_type": "page_view",
-            "session": {"id": "s"},
-            "items": [{"sku": f"{event_id}-{i}"} for i in range(items)],
-        }
-    )
-
-
 @pytest.mark.slow
 def test_a_json_zone_on_snowflake_quarantines_bad_lines_and_replaces_overwritten_files(
     bucket, snowflake
@@ -347,3 +334,52 @@ def test_schema_change_on_snowflake_passes_unchanged_and_fails_a_real_change(buc
     assert not changed.passed
     assert changed.severity == dg.AssetCheckSeverity.WARN
     assert changed.description == "schema changed: added coupon VARCHAR"
+
+
+@pytest.mark.slow
+def test_a_json_run_on_snowflake_is_one_dlt_run_merged_per_object(bucket, snowflake, monkeypatch):
+    """#22 for dlt zones on Snowflake: one pipeline run (dlt's sqlalchemy destination on the
+    stand-in) for the run's objects, each merged with its child rows; a file whose type differs
+    from the others' makes dlt split the column, so that batch stages each object alone and
+    the contract check quarantines it."""
+    zone = ZONES["events"]
+    bucket.put(
+        {
+            "events/a.jsonl": f"{_event('a1', 2)}\n{_event('a2', 1)}\n".encode(),
+            "events/b.jsonl": f"{_event('b1', 3)}\n".encode(),
+        }
+    )
+    alone: list[str] = []
+    real_load = landing_ingest._load
+
+    def load(log, zone, obj, local_copy, wh, lock, records):
+        alone.append(obj.key)
+        return real_load(log, zone, obj, local_copy, wh, lock, records)
+
+    monkeypatch.setattr(landing_ingest, "_load", load)
+    with dg.instance_for_test() as instance:
+        first = _ingest_all(instance, bucket, snowflake, zone=zone, runs="per_tick")
+        assert alone == []  # one pipeline run staged both
+        bucket.put(
+            {
+                "events/c.jsonl": f"{_event('c1', 1)}\n".encode(),
+                "events/d.jsonl": f"{_event('d1', 1, customer_id='abc')}\n".encode(),
+            }
+        )
+        _ingest_all(instance, bucket, snowflake, zone=zone, cursor=first.cursor, runs="per_tick")
+    assert sorted(alone) == ["events/c.jsonl", "events/d.jsonl"]
+    entries = _entries(snowflake, "events")
+    assert {k: (e.state, e.rows) for k, e in entries.items()} == {
+        "events/a.jsonl": ("loaded", 2),
+        "events/b.jsonl": ("loaded", 1),
+        "events/c.jsonl": ("loaded", 1),
+        "events/d.jsonl": ("quarantined", 0),
+    }
+    assert "column customer_id" in entries["events/d.jsonl"].reason
+    with snowflake.connect() as con:
+        items = con.execute(
+            'SELECT "_LANDFALL_FILE", count(*) FROM "RAW"."EVENTS__ITEMS" GROUP BY 1 ORDER BY 1'
+        ).fetchall()
+        columns = raw_load.table_columns(con, "raw", "events__items")
+    assert items == [("events/a.jsonl", 3), ("events/b.jsonl", 3), ("events/c.jsonl", 1)]
+    assert "_dlt_root_id" not in columns and not [c for c in columns if "__v_" in c]
