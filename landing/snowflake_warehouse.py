@@ -153,20 +153,26 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
         )
         url_column = SNOWFLAKE.ident(_SLING_URL_COLUMN, "column")
         self._create_stage(stage, [*headers[0], _SLING_URL_COLUMN])
-        rows = sling_loader.stage_into_table(
-            zone,
-            files,
-            folder / "sling-batch",
-            self.sling_connection(),
-            f"{STAGE_SCHEMA}.{stage.stage_table}",
-            {"mode": "truncate", "target_options": {"use_bulk": self.sling_use_bulk}},
-            log,
-        )
-        with self.connect() as con:
-            con.execute(
-                f"ALTER TABLE {stage.relation(SNOWFLAKE)} RENAME COLUMN {url_column} TO "
-                f"{SNOWFLAKE.ident(raw_load.SOURCE_COLUMN, 'column')}"
+        try:
+            rows = sling_loader.stage_into_table(
+                zone,
+                files,
+                folder / "sling-batch",
+                self.sling_connection(),
+                f"{STAGE_SCHEMA}.{stage.stage_table}",
+                {"mode": "truncate", "target_options": {"use_bulk": self.sling_use_bulk}},
+                log,
             )
+            with self.connect() as con:
+                con.execute(
+                    f"ALTER TABLE {stage.relation(SNOWFLAKE)} RENAME COLUMN {url_column} TO "
+                    f"{SNOWFLAKE.ident(raw_load.SOURCE_COLUMN, 'column')}"
+                )
+        except BaseException:
+            # the objects then stage one by one: leave no half-filled batch stage behind
+            with self.connect() as con:
+                raw_load.drop_staged(con, [stage])
+            raise
         log(f"sling staged {rows} rows of {len(local_copies)} objects in one stream")
         return Staging(
             [stage], {"sling_seconds": round(time.monotonic() - started, 3)}, sources=sources

@@ -23,7 +23,6 @@ from pydantic import Field
 
 from landing import dlt_loader, raw_load, sling_loader
 from landing.dialects import DUCKDB, Dialect, Session
-from landing.dlt_sources.jsonl import records_of
 from landing.identifiers import quote_literal
 from landing.objects import short_hash
 from landing.zones import ZoneSpec
@@ -88,6 +87,8 @@ def _read_csv_into(path: Path, files: str | list[str], options: dict[str, object
 
 def dlt_staging(zone: ZoneSpec, local_copy: Path, token: str, destination: object) -> Staging:
     """dlt's run of one object into its own staging schema of `destination`."""
+    from landing.dlt_sources.jsonl import records_of  # imports dlt: only in runs that use it
+
     schema = f"{STAGE_SCHEMA}_{zone.name}_{token}"
     records = records_of(_lines(local_copy))
     result = dlt_loader.run_pipeline(zone, records, schema, destination, token)
@@ -108,6 +109,8 @@ def dlt_batch_staging(
     None (each object then stages on its own) when dlt had to split a column into variants
     (`amount__v_text`): in one run the first type it sees wins and another file's values of
     another type go to the variant, where the contract check would not see them."""
+    from landing.dlt_sources.jsonl import records_of  # imports dlt: only in runs that use it
+
     token = short_hash(str(folder))
     schema = f"{STAGE_SCHEMA}_{zone.name}_batch_{token}"
     records = (
@@ -115,7 +118,16 @@ def dlt_batch_staging(
         for path in local_copies
         for record in records_of(_lines(path), (raw_load.SOURCE_COLUMN, str(path)))
     )
-    result = dlt_loader.run_pipeline(zone, records, schema, destination, token, shared=True)
+
+    def drop() -> None:
+        with warehouse.connect() as con:
+            con.execute(f"DROP SCHEMA IF EXISTS {warehouse.dialect.ident(schema)} CASCADE")
+
+    try:
+        result = dlt_loader.run_pipeline(zone, records, schema, destination, token, shared=True)
+    except BaseException:
+        drop()  # the per-object stagings that follow leave no half-loaded batch behind
+        raise
     staging = Staging(result.staged, {"dlt_seconds": round(result.seconds, 3)}, drop_schema=schema)
     with warehouse.connect() as con:
         variants = [
@@ -124,9 +136,8 @@ def dlt_batch_staging(
             for c in raw_load.table_columns(con, t.stage_schema, t.stage_table)
             if "__v_" in c
         ]
-        if variants:
-            con.execute(f"DROP SCHEMA IF EXISTS {warehouse.dialect.ident(schema)} CASCADE")
     if variants:
+        drop()
         log(f"dlt split {variants} by type across the run's files: each object stages alone")
         return None
     log(f"dlt staged {len(local_copies)} objects in one pipeline run")

@@ -383,3 +383,34 @@ def test_a_json_run_on_snowflake_is_one_dlt_run_merged_per_object(bucket, snowfl
         columns = raw_load.table_columns(con, "raw", "events__items")
     assert items == [("events/a.jsonl", 3), ("events/b.jsonl", 3), ("events/c.jsonl", 1)]
     assert "_dlt_root_id" not in columns and not [c for c in columns if "__v_" in c]
+
+
+@pytest.mark.slow
+def test_a_failed_batch_stage_on_snowflake_falls_back_to_one_staging_per_object(
+    bucket, snowflake, monkeypatch
+):
+    from landing import sling_loader
+
+    real_stage = sling_loader.stage_into_table
+
+    def stage(zone, local_copy, *args, **kwargs):
+        if local_copy.is_dir():  # the injected fault: the one stream over the run's copies
+            raise sling_loader.SlingRunError("sling exited 1: connection reset")
+        return real_stage(zone, local_copy, *args, **kwargs)
+
+    monkeypatch.setattr(sling_loader, "stage_into_table", stage)
+    bucket.put({f"orders/f{i}.csv": orders_csv(i) for i in range(3)})
+    with dg.instance_for_test() as instance:
+        _ingest_all(instance, bucket, snowflake, runs="per_tick")
+        [run] = instance.get_runs()
+        messages = [e.user_message for e in instance.all_logs(run.run_id)]
+    assert sum("batch staging of 3 objects failed" in m for m in messages) == 3
+    entries = _entries(snowflake)
+    assert {(k, e.state, e.rows) for k, e in entries.items()} == {
+        (f"orders/f{i}.csv", "loaded", 1) for i in range(3)
+    }
+    with snowflake.connect() as con:
+        staged = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = '_LANDFALL_STAGE'"
+        ).fetchone()[0]
+    assert staged == 0  # the batch's stage table went with its failure
