@@ -1,4 +1,5 @@
-"""Run the dlt source for one landed object into a staging dataset of the warehouse.
+"""Run the dlt source for landed objects (one, or all of a run's) into a staging dataset of the
+warehouse.
 
 Each run gets its own pipeline name and working directory, so two partitions loading at once
 never share pipeline state (dagster #21022).
@@ -10,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from landing.raw_load import StagedTable
 from landing.zones import ZoneSpec
@@ -23,10 +25,19 @@ class DltRunResult:
 
 
 def run_pipeline(
-    zone: ZoneSpec, lines: Iterable[str], stage_schema: str, destination: object, token: str
+    zone: ZoneSpec,
+    records: Iterable[dict[str, Any]],
+    stage_schema: str,
+    destination: object,
+    token: str,
+    shared: bool = False,
 ) -> DltRunResult:
     """Load the records into `stage_schema` of `destination` (a dlt destination: DuckDB's
-    locally, Snowflake's in production)."""
+    locally, Snowflake's in production).
+
+    `shared`: the records of several objects, each tagged with its source (a shared stage).
+    Child rows then carry their root row's `_dlt_id` (dlt's root key) so each object's child
+    rows are found through its root rows."""
     import dlt  # heavy: imported only by the runs that use it, not by every code-server load
 
     from landing.dlt_sources.jsonl import jsonl_source
@@ -40,10 +51,18 @@ def run_pipeline(
             destination=destination,
             dataset_name=stage_schema,
         )
-        pipeline.run(jsonl_source(lines, zone.table_name, timestamps))
+        source = jsonl_source(records, zone.table_name, timestamps)
+        if shared:
+            source.root_key = True
+        pipeline.run(source)
         row_counts = dict(pipeline.last_trace.last_normalize_info.row_counts)
     tables = [zone.table_name, *zone.child_tables]
-    staged = [StagedTable(t, stage_schema, t) for t in tables if row_counts.get(t)]
+    root = zone.table_name if shared else None
+    staged = [
+        StagedTable(t, stage_schema, t, root_table=root if t != zone.table_name else None)
+        for t in tables
+        if row_counts.get(t)
+    ]
     return DltRunResult(
         staged=staged,
         rows={t: int(row_counts.get(t, 0)) for t in tables},

@@ -248,7 +248,8 @@ def _merge_from_batch(
 ) -> FileOutcome:
     """One object's rows out of the run's shared stage: its own transaction and ledger row."""
     outcome = FileOutcome(fetched.obj, compression=fetched.plain.compression)
-    tables = [replace(t, source_file=str(fetched.local_copy)) for t in staging.tables]
+    source = staging.source_of(fetched.local_copy)
+    tables = [replace(t, source_file=source) for t in staging.tables]
     started = time.monotonic()
     try:
         outcome.counts = raw_load.merge_staged(
@@ -365,35 +366,39 @@ def _merge_shared_stage(
     fetched: list[_Fetched],
     logs: dict[str, FileLog],
 ) -> dict[str, FileOutcome | Exception]:
-    """All objects of the shared stage merged set-wise in one transaction; if that fails, each
-    on its own (its own transaction), so one object's failure stays its own."""
+    """All objects of the shared stage merged set-wise in one transaction; if that fails (or
+    the stage has child tables), each on its own (its own transaction), so one object's failure
+    stays its own."""
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.monotonic()
-    items = [raw_load.BatchItem(f.obj, str(f.local_copy), f.records) for f in fetched]
-    try:
-        loaded, refused = raw_load.merge_batch(con, zone, staging.tables[0], items, loaded_at)
-    except Exception as exc:  # noqa: BLE001 - the per-object merges below isolate the cause
-        for item in fetched:
-            logs[item.obj.key].warning(
-                f"merging the run's {len(fetched)} objects together failed "
-                f"({type(exc).__name__}: {exc}); merging each on its own"
-            )
-    else:
-        timing = {
-            **staging.timing,
-            "merge_seconds": round(time.monotonic() - started, 3),
-            "batch_objects": len(fetched),
-        }
-        return {
-            f.obj.key: FileOutcome(
-                f.obj,
-                reason=refused.get(f.obj.key),
-                counts={zone.table_name: loaded[f.obj.key]} if f.obj.key in loaded else {},
-                timing=timing,
-                compression=f.plain.compression,
-            )
-            for f in fetched
-        }
+    items = [raw_load.BatchItem(f.obj, staging.source_of(f.local_copy), f.records) for f in fetched]
+    # a shared dlt stage with child tables merges per object (its child rows through its root
+    # rows); one table merges set-wise
+    if len(staging.tables) == 1:
+        try:
+            loaded, refused = raw_load.merge_batch(con, zone, staging.tables[0], items, loaded_at)
+        except Exception as exc:  # noqa: BLE001 - the per-object merges below isolate the cause
+            for item in fetched:
+                logs[item.obj.key].warning(
+                    f"merging the run's {len(fetched)} objects together failed "
+                    f"({type(exc).__name__}: {exc}); merging each on its own"
+                )
+        else:
+            timing = {
+                **staging.timing,
+                "merge_seconds": round(time.monotonic() - started, 3),
+                "batch_objects": len(fetched),
+            }
+            return {
+                f.obj.key: FileOutcome(
+                    f.obj,
+                    reason=refused.get(f.obj.key),
+                    counts={zone.table_name: loaded[f.obj.key]} if f.obj.key in loaded else {},
+                    timing=timing,
+                    compression=f.plain.compression,
+                )
+                for f in fetched
+            }
     outcomes: dict[str, FileOutcome | Exception] = {}
     for item in fetched:
         try:
@@ -410,9 +415,9 @@ def _stage_batch(
     run_dir: Path,
     logs: dict[str, FileLog],
 ) -> Staging | None:
-    """The run's shared stage, or None: one object, a loader without batches, or a batch that
-    failed (logged on each object; they then stage one by one)."""
-    if len(fetched) < 2 or zone.loader != "sling":
+    """The run's shared stage, or None: one object, a warehouse or zone without batches, or a
+    batch that failed (logged on each object; they then stage one by one)."""
+    if len(fetched) < 2:
         return None
     try:
         return warehouse.stage_batch(

@@ -22,6 +22,7 @@ from landing.validation import BadFileError, first_line_with
 from landing.zones import ZoneSpec
 
 SOURCE_COLUMN = "_landfall_source"  # the local copy a row of a shared stage came from
+ROW_ID, ROOT_KEY = "_dlt_id", "_dlt_root_id"  # dlt's row id, and its root row's on child rows
 PROVENANCE_COLUMNS = {
     "_landfall_file": "VARCHAR",
     "_landfall_etag": "VARCHAR",
@@ -40,6 +41,9 @@ class StagedTable:
     # A stage shared by the objects of a run: this object's rows are those whose SOURCE_COLUMN
     # holds this value (its local copy's path); None: every row of the stage is this object's.
     source_file: str | None = None
+    # A child table of a shared dlt stage: the stage table (same schema) of its root rows. Its
+    # rows carry no source; an object's are those whose ROOT_KEY is one of its root rows' ids.
+    root_table: str | None = None
 
     def relation(self, dialect: Dialect) -> str:
         return dialect.relation(self.stage_schema, self.stage_table, self.stage_catalog)
@@ -48,12 +52,20 @@ class StagedTable:
         """FROM clause (relation and filter) of this object's staged rows, and its parameters."""
         if self.source_file is None:
             return self.relation(dialect), []
-        where = f" WHERE {dialect.ident(SOURCE_COLUMN)} = ?"
-        return self.relation(dialect) + where, [self.source_file]
+        where = f"{dialect.ident(SOURCE_COLUMN)} = ?"
+        if self.root_table is not None:
+            root = dialect.relation(self.stage_schema, self.root_table, self.stage_catalog)
+            where = (
+                f"{dialect.ident(ROOT_KEY)} IN "
+                f"(SELECT {dialect.ident(ROW_ID)} FROM {root} WHERE {where})"
+            )
+        return f"{self.relation(dialect)} WHERE {where}", [self.source_file]
 
     def columns(self, con: Session) -> dict[str, str]:
         columns = table_columns(con, self.stage_schema, self.stage_table, self.stage_catalog)
         columns.pop(SOURCE_COLUMN, None)
+        if self.root_table is not None:  # scaffolding of the shared stage, not the object's data
+            columns.pop(ROOT_KEY, None)
         return columns
 
 
@@ -62,12 +74,16 @@ def table_columns(
 ) -> dict[str, str]:
     """Column name (lower case) -> warehouse type, in table order; empty if no such table.
 
-    `catalog` names an attached database; by default the connection's own.
+    `catalog` names an attached database; by default the connection's own. Snowflake's
+    information_schema names a type without its parameters (`NUMBER` for NUMBER(18,2), `TEXT`
+    for VARCHAR(10)): they are added back, so a type reads as the table declares it.
     """
     dialect = dialect_of(con)
     database = "current_database()" if catalog is None else "?"
     rows = con.execute(
-        f"""SELECT column_name, data_type FROM information_schema.columns
+        f"""SELECT column_name, data_type, numeric_precision, numeric_scale,
+                  character_maximum_length
+           FROM information_schema.columns
            WHERE table_catalog = {database} AND table_schema = ? AND table_name = ?
            ORDER BY ordinal_position""",
         [
@@ -76,7 +92,20 @@ def table_columns(
             dialect.fold(table),
         ],
     ).fetchall()
-    return {name.lower(): data_type for name, data_type in rows}
+    if dialect.name != "snowflake":
+        return {name.lower(): data_type for name, data_type, *_ in rows}
+    return {name.lower(): _snowflake_type(*spelling) for name, *spelling in rows}
+
+
+def _snowflake_type(
+    data_type: str, precision: int | None, scale: int | None, length: int | None
+) -> str:
+    """Snowflake's information_schema type with its parameters, as DESCRIBE TABLE spells it."""
+    if data_type.upper() == "NUMBER" and precision is not None:
+        return f"NUMBER({precision},{scale or 0})"
+    if data_type.upper() == "TEXT" and length is not None:
+        return f"VARCHAR({length})"
+    return data_type
 
 
 def _checked_type(data_type: str, column: str) -> str:

@@ -40,8 +40,9 @@ SLING_TIMEOUT_BASE_SECONDS = 120
 SLING_MIN_BYTES_PER_SECOND = 50_000
 
 
-def _timeout(local_copy: Path) -> float:
-    return SLING_TIMEOUT_BASE_SECONDS + local_copy.stat().st_size / SLING_MIN_BYTES_PER_SECOND
+def _timeout(local_copy: Path, size: int | None = None) -> float:
+    size = local_copy.stat().st_size if size is None else size
+    return SLING_TIMEOUT_BASE_SECONDS + size / SLING_MIN_BYTES_PER_SECOND
 
 
 class SlingRunError(RuntimeError):
@@ -120,9 +121,11 @@ def duckdb_csv_options(zone: ZoneSpec) -> dict[str, Any] | None:
 
 
 def _sling_env(
-    connections: Mapping[str, Mapping[str, Any] | str], temp_dir: Path
+    connections: Mapping[str, Mapping[str, Any] | str], temp_dir: Path, url_column: bool = False
 ) -> dict[str, str]:
     return {
+        # a stream over a folder: each row carries its file's URL in column _sling_stream_url
+        **({"SLING_STREAM_URL_COLUMN": "true"} if url_column else {}),
         **os.environ,
         # a connection is a URL string or a mapping of fields
         **{
@@ -145,6 +148,7 @@ def _start(
     connections: Mapping[str, Mapping[str, Any] | str],
     folder: Path,
     stream_overrides: Mapping[str, Any] | None = None,
+    url_column: bool = False,
 ) -> subprocess.Popen:
     from sling import SLING_BIN
 
@@ -164,7 +168,7 @@ def _start(
             [SLING_BIN, "run", "-r", str(path)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_sling_env(connections, temp_dir),
+            env=_sling_env(connections, temp_dir, url_column),
             start_new_session=True,
         )
     return proc
@@ -251,15 +255,19 @@ def stage_into_table(
     log: Callable[[str], None] = print,
 ) -> int:
     """Run the zone's replication for a validated local copy into `stage_table` of the
-    `connection` (the warehouse itself, e.g. Snowflake); the inserted row count."""
+    `connection` (the warehouse itself, e.g. Snowflake); the inserted row count.
+
+    `local_copy` may be a folder of copies: one stream reads them all and tags each row with
+    its file's URL (column `_sling_stream_url`)."""
     work = folder / "sling-0"
     work.mkdir()
-    proc = _start(
-        zone, local_copy.as_uri(), stage_table, {"WAREHOUSE": connection}, work, stream_overrides
-    )
-    timeout = _timeout(local_copy)
+    batch = local_copy.is_dir()
+    url = local_copy.as_uri() + "/" if batch else local_copy.as_uri()
+    proc = _start(zone, url, stage_table, {"WAREHOUSE": connection}, work, stream_overrides, batch)
+    size = sum(p.stat().st_size for p in local_copy.iterdir()) if batch else None
+    timeout = _timeout(local_copy, size)
     try:
-        return _finish(proc, work, local_copy.as_uri(), log, timeout)
+        return _finish(proc, work, url, log, timeout)
     finally:
         if proc.poll() is None:
             _kill(proc)

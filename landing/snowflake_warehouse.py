@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,8 +16,11 @@ from dagster_snowflake import SnowflakeResource
 
 from landing import raw_load, sling_loader
 from landing.dialects import SNOWFLAKE, Dialect
-from landing.warehouse import STAGE_SCHEMA, Staging, dlt_staging
+from landing.objects import short_hash
+from landing.warehouse import STAGE_SCHEMA, Staging, dlt_batch_staging, dlt_staging
 from landing.zones import ZoneSpec
+
+_SLING_URL_COLUMN = "_sling_stream_url"  # SLING_STREAM_URL_COLUMN=true: each row's file
 
 
 class SnowflakeSession:
@@ -89,6 +93,16 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
         with local_copy.open(encoding="utf-8", newline="") as fh:
             return [h.strip() for h in next(csv.reader(fh))]
 
+    def _create_stage(self, stage: raw_load.StagedTable, columns: list[str]) -> None:
+        """The staging table Sling truncates and fills: text columns named by the header."""
+        with self.connect() as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {SNOWFLAKE.ident(STAGE_SCHEMA)}")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {stage.relation(SNOWFLAKE)} ("
+                + ", ".join(f"{SNOWFLAKE.ident(c, 'column')} VARCHAR" for c in columns)
+                + ")"
+            )
+
     def stage_with_sling(
         self, zone: ZoneSpec, local_copy: Path, token: str, log: Callable[[str], None]
     ) -> Staging:
@@ -97,14 +111,7 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
         never creates a table inside its transaction (the stand-in refuses that)."""
         started = time.monotonic()
         stage = raw_load.StagedTable(zone.table_name, STAGE_SCHEMA, f"{zone.name}_{token}")
-        columns = self._csv_header(local_copy)
-        with self.connect() as con:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {SNOWFLAKE.ident(STAGE_SCHEMA)}")
-            con.execute(
-                f"CREATE OR REPLACE TABLE {stage.relation(SNOWFLAKE)} ("
-                + ", ".join(f"{SNOWFLAKE.ident(c, 'column')} VARCHAR" for c in columns)
-                + ")"
-            )
+        self._create_stage(stage, self._csv_header(local_copy))
         rows = sling_loader.stage_into_table(
             zone,
             local_copy,
@@ -120,11 +127,63 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
     def stage_batch(
         self, zone: ZoneSpec, local_copies: list[Path], folder: Path, log: Callable[[str], None]
     ) -> Staging | None:
-        """Not yet: each object is staged by its own Sling run into Snowflake (one stream over
-        the run's copies with Sling's file-URL column is the planned batch)."""
-        return None
+        """All validated local copies of a run staged by one Sling stream over a folder of
+        links to them, each row tagged with its file's URL (Sling's `_sling_stream_url`, renamed
+        to the shared stage's source column). None (each object stages on its own) when the
+        copies' headers name different columns: Sling would then widen its table inside its
+        load transaction, which the stand-in refuses."""
+        if zone.loader == "dlt":
+            return dlt_batch_staging(self, zone, local_copies, folder, self._dlt_destination(), log)
+        if zone.format != "csv":
+            return None
+        headers = [self._csv_header(p) for p in local_copies]
+        if len({frozenset(h.lower() for h in header) for header in headers}) > 1:
+            log("the run's files have different columns: each object stages on its own")
+            return None
+        started = time.monotonic()
+        files = folder / "sling-batch" / "files"
+        files.mkdir(parents=True)
+        sources = {}
+        for i, copy in enumerate(local_copies):
+            link = files / f"{i}{copy.suffix}"
+            os.link(copy, link)  # the same bytes, validated once; no second copy on disk
+            sources[str(copy)] = link.as_uri()
+        stage = raw_load.StagedTable(
+            zone.table_name, STAGE_SCHEMA, f"{zone.name}_batch_{short_hash(str(folder))}"
+        )
+        url_column = SNOWFLAKE.ident(_SLING_URL_COLUMN, "column")
+        self._create_stage(stage, [*headers[0], _SLING_URL_COLUMN])
+        try:
+            rows = sling_loader.stage_into_table(
+                zone,
+                files,
+                folder / "sling-batch",
+                self.sling_connection(),
+                f"{STAGE_SCHEMA}.{stage.stage_table}",
+                {"mode": "truncate", "target_options": {"use_bulk": self.sling_use_bulk}},
+                log,
+            )
+            with self.connect() as con:
+                con.execute(
+                    f"ALTER TABLE {stage.relation(SNOWFLAKE)} RENAME COLUMN {url_column} TO "
+                    f"{SNOWFLAKE.ident(raw_load.SOURCE_COLUMN, 'column')}"
+                )
+        except BaseException:
+            # the objects then stage one by one: leave no half-filled batch stage behind
+            with self.connect() as con:
+                raw_load.drop_staged(con, [stage])
+            raise
+        log(f"sling staged {rows} rows of {len(local_copies)} objects in one stream")
+        return Staging(
+            [stage], {"sling_seconds": round(time.monotonic() - started, 3)}, sources=sources
+        )
 
     def stage_with_dlt(self, zone: ZoneSpec, local_copy: Path, token: str) -> Staging:
+        return dlt_staging(zone, local_copy, token, self._dlt_destination())
+
+    def _dlt_destination(self) -> object:
+        """dlt's Snowflake destination, or its sqlalchemy destination over the Snowflake
+        dialect (the stand-in: dlt's own Snowflake loader needs a stage)."""
         import dlt
 
         sf = self.snowflake
@@ -142,7 +201,7 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
             )
             # host/port/protocol are refused in the URL's query: connect arguments
             engine = sqlalchemy.create_engine(url, connect_args={"account": sf.account, **extra})
-            return dlt_staging(zone, local_copy, token, dlt.destinations.sqlalchemy(engine))
+            return dlt.destinations.sqlalchemy(engine)
         credentials = {
             "database": sf.database,
             "username": sf.user,
@@ -151,10 +210,7 @@ class SnowflakeWarehouse(dg.ConfigurableResource):
             "warehouse": sf.warehouse,
             "role": sf.role,
         }
-        destination = dlt.destinations.snowflake(
-            credentials={k: v for k, v in credentials.items() if v}
-        )
-        return dlt_staging(zone, local_copy, token, destination)
+        return dlt.destinations.snowflake(credentials={k: v for k, v in credentials.items() if v})
 
     @contextmanager
     def merge_session(self, staging: Staging) -> Iterator[SnowflakeSession]:

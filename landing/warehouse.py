@@ -24,6 +24,7 @@ from pydantic import Field
 from landing import dlt_loader, raw_load, sling_loader
 from landing.dialects import DUCKDB, Dialect, Session
 from landing.identifiers import quote_literal
+from landing.objects import short_hash
 from landing.zones import ZoneSpec
 
 _LOCK_WAIT_S = 120.0
@@ -32,12 +33,20 @@ STAGE_SCHEMA = "_landfall_stage"
 
 @dataclass
 class Staging:
-    """One object's rows staged for the merge, and what to clean up after it."""
+    """The rows of one object (or of a run's objects: a shared stage) staged for the merge,
+    and what to clean up after it."""
 
     tables: list[raw_load.StagedTable]
     timing: dict[str, float] = field(default_factory=dict)
     attach: tuple[str, Path] | None = None  # DuckDB: Sling's scratch file (alias, path)
     drop_schema: str | None = None  # dlt's staging schema
+    # a stage shared by a run's objects: what its source column holds for each local copy's
+    # path, when not the path itself (Sling's file URL of a link to the copy)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source_of(self, local_copy: Path) -> str:
+        """The value of the shared stage's source column on the rows of this local copy."""
+        return self.sources.get(str(local_copy), str(local_copy))
 
 
 class LandingWarehouse(Protocol):
@@ -78,9 +87,61 @@ def _read_csv_into(path: Path, files: str | list[str], options: dict[str, object
 
 def dlt_staging(zone: ZoneSpec, local_copy: Path, token: str, destination: object) -> Staging:
     """dlt's run of one object into its own staging schema of `destination`."""
+    from landing.dlt_sources.jsonl import records_of  # imports dlt: only in runs that use it
+
     schema = f"{STAGE_SCHEMA}_{zone.name}_{token}"
-    result = dlt_loader.run_pipeline(zone, _lines(local_copy), schema, destination, token)
+    records = records_of(_lines(local_copy))
+    result = dlt_loader.run_pipeline(zone, records, schema, destination, token)
     return Staging(result.staged, {"dlt_seconds": round(result.seconds, 3)}, drop_schema=schema)
+
+
+def dlt_batch_staging(
+    warehouse: LandingWarehouse,
+    zone: ZoneSpec,
+    local_copies: list[Path],
+    folder: Path,
+    destination: object,
+    log: Callable[[str], None],
+) -> Staging | None:
+    """One dlt run over all validated local copies of a run into one staging schema, each root
+    row tagged with its copy's path (child rows reach it through dlt's root key).
+
+    None (each object then stages on its own) when dlt had to split a column into variants
+    (`amount__v_text`): in one run the first type it sees wins and another file's values of
+    another type go to the variant, where the contract check would not see them."""
+    from landing.dlt_sources.jsonl import records_of  # imports dlt: only in runs that use it
+
+    token = short_hash(str(folder))
+    schema = f"{STAGE_SCHEMA}_{zone.name}_batch_{token}"
+    records = (
+        record
+        for path in local_copies
+        for record in records_of(_lines(path), (raw_load.SOURCE_COLUMN, str(path)))
+    )
+
+    def drop() -> None:
+        with warehouse.connect() as con:
+            con.execute(f"DROP SCHEMA IF EXISTS {warehouse.dialect.ident(schema)} CASCADE")
+
+    try:
+        result = dlt_loader.run_pipeline(zone, records, schema, destination, token, shared=True)
+    except BaseException:
+        drop()  # the per-object stagings that follow leave no half-loaded batch behind
+        raise
+    staging = Staging(result.staged, {"dlt_seconds": round(result.seconds, 3)}, drop_schema=schema)
+    with warehouse.connect() as con:
+        variants = [
+            f"{t.stage_table}.{c}"
+            for t in staging.tables
+            for c in raw_load.table_columns(con, t.stage_schema, t.stage_table)
+            if "__v_" in c
+        ]
+    if variants:
+        drop()
+        log(f"dlt split {variants} by type across the run's files: each object stages alone")
+        return None
+    log(f"dlt staged {len(local_copies)} objects in one pipeline run")
+    return staging
 
 
 class DuckDBWarehouse(dg.ConfigurableResource):
@@ -148,9 +209,15 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     def stage_batch(
         self, zone: ZoneSpec, local_copies: list[Path], folder: Path, log: Callable[[str], None]
     ) -> Staging | None:
-        """All validated local copies of a run staged by one DuckDB read into one scratch
-        file, each row tagged with its copy's path; None when DuckDB cannot mirror the zone's
+        """All validated local copies of a run staged by one loader invocation: dlt zones by
+        one pipeline run (`dlt_batch_staging`); CSV by one DuckDB read into one scratch file,
+        each row tagged with its copy's path. None when DuckDB cannot mirror the zone's
         replication (then each object stages on its own)."""
+        if zone.loader == "dlt":
+            import dlt
+
+            destination = dlt.destinations.duckdb(self.path)
+            return dlt_batch_staging(self, zone, local_copies, folder, destination, log)
         options = sling_loader.duckdb_csv_options(zone)
         if options is None:
             return None

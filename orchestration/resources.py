@@ -4,6 +4,8 @@ in asset code. Credentials come only from environment variables (EnvVar).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import dagster as dg
 
 from common.settings import get_settings, snowflake_endpoint
@@ -45,6 +47,11 @@ def snowflake_resource() -> dg.ConfigurableResource:
         network_timeout=300,
         additional_snowflake_connection_args=connect_args or None,
     )
+
+
+def warehouse_kind() -> Literal["duckdb", "snowflake"]:
+    """Which warehouse the raw tables are in: its type rules apply to their schema checks."""
+    return "duckdb" if get_settings().is_local else "snowflake"
 
 
 def warehouse() -> LandingWarehouse:

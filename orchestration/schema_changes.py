@@ -247,10 +247,13 @@ def previous_schema(instance: dg.DagsterInstance, asset_key: dg.AssetKey) -> dg.
 
 
 def schema_change_metadata(
-    instance: dg.DagsterInstance, asset_key: dg.AssetKey, current: dg.TableSchema
+    instance: dg.DagsterInstance,
+    asset_key: dg.AssetKey,
+    current: dg.TableSchema,
+    warehouse: Warehouse = "duckdb",
 ) -> dict[str, Any]:
     """Materialization metadata: the diff against the previous materialization, if any."""
-    diff = diff_schemas(previous_schema(instance, asset_key), current)
+    diff = diff_schemas(previous_schema(instance, asset_key), current, warehouse)
     if not diff.changed:
         return {}
     return {
@@ -276,7 +279,7 @@ def with_schema_changes(
 
 
 def as_contract(value: "Contract | Mapping[str, str] | None") -> Contract | None:
-    """A zone's `{column: type}` is a DuckDB contract; a `Contract` names its warehouse."""
+    """A bare `{column: type}` is a DuckDB contract; a `Contract` names its warehouse."""
     if value is None or isinstance(value, Contract):
         return value
     return Contract(dict(value))

@@ -25,12 +25,13 @@ from orchestration.checks import check_result
 from orchestration.freshness import MAX_LAG_KEY
 from orchestration.pools import WAREHOUSE_POOL
 from orchestration.retries import retry_policy
-from orchestration.schema_changes import evaluate as evaluate_schema
 from orchestration.schema_changes import (
+    Contract,
     previous_schema,
     schema_change_metadata,
     schema_change_spec,
 )
+from orchestration.schema_changes import evaluate as evaluate_schema
 from orchestration.table_metadata import column_schema
 from sensors.landing import build_landing_sensor
 from sensors.retention import build_retention_sensor
@@ -146,7 +147,10 @@ def ingest_partitions(
                 "dagster/column_schema": schemas[table_key[-1]],
                 # the diff against the previous load, when the columns changed
                 **schema_change_metadata(
-                    context.instance, dg.AssetKey(table_key), schemas[table_key[-1]]
+                    context.instance,
+                    dg.AssetKey(table_key),
+                    schemas[table_key[-1]],
+                    warehouse.dialect.name,
                 ),
                 "landfall/files_in_run": len(keys),
             },
@@ -156,7 +160,10 @@ def ingest_partitions(
     # columns and types against the previous load (WARN) and the zone's declared types (ERROR):
     # in this run, the one that changed the table, not in a check run of its own
     for table_key in zone.table_keys:
-        contract = zone.columns if table_key == zone.asset_key_path else None
+        # under the type rules of the warehouse the table is in (NUMBER(38,0) is BIGINT there);
+        # a child table has no declared columns, only its diff
+        declared = zone.columns if table_key == zone.asset_key_path else {}
+        contract = Contract(declared, warehouse.dialect.name)
         yield evaluate_schema(
             dg.AssetKey(table_key), previous[table_key[-1]], schemas[table_key[-1]], contract
         )

@@ -3,8 +3,6 @@ nothing twice, bad files quarantined with their reason, awkward keys handled."""
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,16 +11,17 @@ import pytest
 
 from landing import ledger
 from landing.objects import object_key_for
-from tests.landing.helpers import ZONES, ingest, tick
-
-HEADER = "order_id,customer_id,order_ts,amount,status\n"
-
-
-def _orders(*ids: int) -> bytes:
-    return (
-        HEADER
-        + "".join(f"{i},{i % 7 + 1},2026-10-0{i % 9 + 1} 10:00:00,{i}.50,placed\n" for i in ids)
-    ).encode()
+from tests.landing.helpers import (
+    FILE_CLASS_LIMIT,
+    ZONES,
+    assert_quarantined_with_reasons,
+    bad_file_classes,
+    good_file_classes,
+    ingest,
+    tick,
+)
+from tests.landing.helpers import ORDERS_HEADER as HEADER
+from tests.landing.helpers import orders_csv as _orders
 
 
 def _ledger(warehouse) -> dict[tuple[str, str], ledger.LedgerEntry]:
@@ -80,56 +79,10 @@ def _dagster_home(tmp_path):
 def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(
     bucket, warehouse, tmp_path, monkeypatch, capsys
 ):
-    zone = ZONES["orders"].model_copy(update={"max_file_bytes": 2_000})
-    bad = {
-        "orders/empty.csv": (b"", "empty file"),
-        "orders/latin1.csv": (
-            HEADER.encode() + "1,1,2026-10-01 10:00:00,1.0,caf\xe9\n".encode("latin-1"),
-            "not valid UTF-8",
-        ),
-        "orders/ragged.csv": (HEADER.encode() + b"1,1,2026-10-01 10:00:00\n", "malformed CSV"),
-        "orders/missing.csv": (b"order_id,amount\n1,2.0\n", "missing contract columns"),
-        "orders/types.csv": (
-            HEADER.encode() + b"x1,1,2026-10-01 10:00:00,1.0,placed\n",
-            "column order_id",
-        ),
-        "orders/huge.csv": (_orders(*range(1, 200)), "over the zone limit"),
-        # a lenient parser folds every later record into one value and "loads" 3 rows
-        "orders/open-quote.csv": (
-            _orders(1, 2).replace(b"2.50,placed", b'2.50,"never closed')
-            + _orders(3, 4, 5)[len(HEADER) :],
-            "a quote opened in the record on line 3 never closes",
-        ),
-        # compression is named: what Landfall cannot decompress, and what it found inside
-        "orders/zstd.csv": (
-            b"\x28\xb5\x2f\xfd" + b"\x00" * 16,
-            "zstd-compressed (detected by its first bytes): Landfall decompresses gzip",
-        ),
-        "orders/gzip-latin1.csv.gz": (
-            gzip.compress(
-                HEADER.encode() + "1,1,2026-10-01 10:00:00,1.0,caf\xe9\n".encode("latin-1")
-            ),
-            "(in its gzip-decompressed content)",
-        ),
-        "orders/truncated.csv.gz": (gzip.compress(_orders(1, 2, 3))[:-12], "gzip-compressed but"),
-        # small compressed, over the limit once decompressed
-        "orders/bomb.csv.gz": (
-            gzip.compress(HEADER.encode() + b"1,1,2026-10-01 10:00:00,1.50,placed\n" * 100),
-            "gzip-compressed file decompresses to over the zone limit of 2000 bytes",
-        ),
-        "orders/utf16.csv": (_orders(1).decode().encode("utf-16"), "UTF-16 little-endian"),
-    }
-    good = {  # key -> (body, rows)
-        "orders/good.csv": (_orders(1, 2), 2),
-        "orders/bom.csv": (b"\xef\xbb\xbf" + _orders(3, 4), 2),
-        "orders/header-only.csv": (HEADER.encode(), 0),
-        "orders/gzip-named-plain.csv": (gzip.compress(_orders(5, 6)), 2),
-        "orders/gzipped.csv.gz": (gzip.compress(b"\xef\xbb\xbf" + _orders(7, 8, 9)), 3),
-        "orders/bzipped.csv.bz2": (bz2.compress(_orders(10)), 1),
-    }
+    zone = ZONES["orders"].model_copy(update={"max_file_bytes": FILE_CLASS_LIMIT})
     # a zone that refuses empty exports; its own prefix, so the two zones never share a key
     strict = zone.model_copy(update={"prefix": "strict-orders/", "empty_files": "quarantine"})
-    bad["strict-orders/header-only.csv"] = (HEADER.encode(), "no rows: the file has a header")
+    bad, good = bad_file_classes(), good_file_classes()
     unmatched = {"orders/readme.txt": b"exports land here\n", "orders/2026/": b""}
     bucket.put(
         {key: body for key, (body, _) in bad.items()}
@@ -150,20 +103,7 @@ def test_each_bad_file_class_is_quarantined_and_the_good_file_still_loads(
             rows,
             None,
         )
-    for key, (_, reason) in bad.items():
-        assert entries[key].state == "quarantined", key
-        assert reason in entries[key].reason, (key, entries[key].reason)
-        [copy] = [
-            o["Key"]
-            for o in bucket.s3.list_objects_v2(
-                Bucket=bucket.landing.bucket, Prefix=f"_quarantine/{key}@"
-            )["Contents"]
-            if o["Key"].endswith(".reason.json")
-        ]
-        reason_doc = json.loads(
-            bucket.s3.get_object(Bucket=bucket.landing.bucket, Key=copy)["Body"].read()
-        )
-        assert reason_doc["key"] == key and reason in reason_doc["reason"]
+    assert_quarantined_with_reasons(bucket, entries, bad)
     assert _rows_by_file(warehouse) == {k: rows for k, (_, rows) in good.items() if rows}
     with warehouse.connect(read_only=True) as con:
         bom_rows = con.execute(

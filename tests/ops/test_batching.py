@@ -3,6 +3,8 @@ same dedup and quarantine guarantees as one run per file."""
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -269,3 +271,133 @@ def test_a_failed_batch_stage_falls_back_to_one_staging_per_object(bucket, wareh
     assert sum("batch staging of 3 objects failed" in m for m in messages) == 3
     entries = _ledger(warehouse)
     assert len(entries) == 3 and {e.state for e in entries.values()} == {"loaded"}
+
+
+def _event(event_id: str, items: int, customer_id: object = 1) -> str:
+    return json.dumps(
+        {
+            "event_id": event_id,
+            "customer_id": customer_id,
+            "event_ts": "2026-10-01T10:00:00Z",
+            "event_type": "page_view",
+            "session": {"id": "s"},
+            "items": [{"sku": f"{event_id}-{i}"} for i in range(items)],
+        }
+    )
+
+
+def _events_run(instance, bucket, warehouse, cursor=None) -> dg.SensorResult:
+    zone = ZONES["events"]
+    partitions = zone_partitions(zone)
+    sensor = build_landing_sensor(zone, zone_job_name(zone), partitions, runs="per_tick")
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"landing": bucket.landing}
+    )
+    result = sensor(context)
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for request in result.run_requests:
+        run = dg.materialize(
+            [build_zone_assets(zone)],
+            tags=dict(request.tags),
+            partition_key=request.partition_key,
+            instance=instance,
+            resources={"landing": bucket.landing, "warehouse": warehouse},
+        )
+        assert run.success
+    return result
+
+
+def test_a_json_run_is_one_dlt_pipeline_run_merged_per_object(bucket, warehouse, monkeypatch):
+    """#22 for dlt zones: the objects of a run load in one pipeline run, each root row tagged
+    with its file; each object merges on its own (its child rows found through its root rows),
+    so an overwritten file replaces its rows and child rows, and nothing doubles."""
+    bucket.put(
+        {
+            "events/a.jsonl": f"{_event('a1', 2)}\n{_event('a2', 1)}\n".encode(),
+            "events/b.jsonl": f"{_event('b1', 3)}\n".encode(),
+            "events/c.jsonl": f"{_event('c1', 0)}\n".encode(),
+        }
+    )
+    alone: list[str] = []
+    real_load = landing_ingest._load
+
+    def load(log, zone, obj, local_copy, wh, lock, records):
+        alone.append(obj.key)
+        return real_load(log, zone, obj, local_copy, wh, lock, records)
+
+    monkeypatch.setattr(landing_ingest, "_load", load)
+    with dg.instance_for_test() as instance:
+        first = _events_run(instance, bucket, warehouse)
+        # both overwritten: neighbours in partition order, so one run again
+        bucket.put(
+            {
+                "events/a.jsonl": f"{_event('a3', 1)}\n".encode(),
+                "events/b.jsonl": f"{_event('b2', 1)}\n{_event('b3', 0)}\n".encode(),
+            }
+        )
+        _events_run(instance, bucket, warehouse, first.cursor)
+        messages = [
+            e.user_message for r in instance.get_runs() for e in instance.all_logs(r.run_id)
+        ]
+    assert alone == []
+    assert sum("in one pipeline run" in m for m in messages) == 2
+    with warehouse.connect(read_only=True) as con:
+        entries = {
+            e.object_key: (e.state, e.rows)
+            for e in ledger.entries(con, "events")
+            if e.state != "superseded"
+        }
+        events = con.execute(
+            "select _landfall_file, event_id from raw.events order by 2"
+        ).fetchall()
+        items = con.execute(
+            "select e._landfall_file, count(*) from raw.events__items i "
+            "join raw.events e on i._dlt_parent_id = e._dlt_id group by 1 order by 1"
+        ).fetchall()
+        item_files = con.execute(
+            "select _landfall_file, count(*) from raw.events__items group by 1 order by 1"
+        ).fetchall()
+        columns = {r[0] for r in con.execute("describe raw.events__items").fetchall()}
+    assert entries == {
+        "events/a.jsonl": ("loaded", 1),
+        "events/b.jsonl": ("loaded", 2),
+        "events/c.jsonl": ("loaded", 1),
+    }
+    assert events == [
+        ("events/a.jsonl", "a3"),
+        ("events/b.jsonl", "b2"),
+        ("events/b.jsonl", "b3"),
+        ("events/c.jsonl", "c1"),
+    ]
+    assert items == item_files == [("events/a.jsonl", 1), ("events/b.jsonl", 1)]
+    assert "_dlt_root_id" not in columns and "_landfall_source" not in columns
+
+
+def test_a_json_run_whose_files_disagree_on_a_type_stages_each_object_alone(bucket, warehouse):
+    """In one dlt run the first type seen wins and other values go to a variant column, out of
+    the contract check's sight: such a batch is dropped and each object stages alone, where a
+    wrong type is quarantined by its contract check."""
+    bucket.put(
+        {
+            "events/a.jsonl": f"{_event('a1', 1)}\n".encode(),
+            "events/b.jsonl": f"{_event('b1', 1, customer_id='abc')}\n".encode(),
+            "events/c.jsonl": f"{_event('c1', 1)}\n".encode(),
+        }
+    )
+    with dg.instance_for_test() as instance:
+        _events_run(instance, bucket, warehouse)
+        messages = [
+            e.user_message for r in instance.get_runs() for e in instance.all_logs(r.run_id)
+        ]
+    assert any("each object stages alone" in m for m in messages)
+    with warehouse.connect(read_only=True) as con:
+        entries = {e.object_key: e for e in ledger.entries(con, "events")}
+        columns = {r[0] for r in con.execute("describe raw.events").fetchall()}
+    assert {k: e.state for k, e in entries.items()} == {
+        "events/a.jsonl": "loaded",
+        "events/b.jsonl": "quarantined",
+        "events/c.jsonl": "loaded",
+    }
+    assert "column customer_id" in entries["events/b.jsonl"].reason
+    assert not [c for c in columns if "__v_" in c]

@@ -302,3 +302,32 @@ def test_a_new_zones_first_successful_load_after_a_quarantine_passes(bucket, war
         check = _raw_check(run)
         assert check.passed, check.description
         assert check.description == "first table: the baseline for later changes"
+
+
+def test_a_zone_contract_on_snowflake_reads_snowflakes_spelling_of_its_types():
+    """The orders zone's raw table as Snowflake describes it meets the zone's contract under
+    Snowflake's rules (the false alarm: checked under DuckDB's, every column was "broken");
+    a column of another type still breaks it."""
+    zone = ZONES["orders"]
+    as_snowflake = {
+        "order_id": "NUMBER(38,0)",
+        "customer_id": "NUMBER(38,0)",
+        "order_ts": "TIMESTAMP_NTZ",
+        "amount": "NUMBER(18,2)",
+        "status": "VARCHAR(16777216)",
+        "_landfall_file": "VARCHAR(16777216)",
+    }
+
+    def schema(columns: dict[str, str]) -> dg.TableSchema:
+        return dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in columns.items()])
+
+    contract = Contract(zone.columns, "snowflake")
+    unchanged = evaluate(RAW_ORDERS, schema(as_snowflake), schema(as_snowflake), contract)
+    assert unchanged.passed and unchanged.description == "no change"
+    assert not evaluate(RAW_ORDERS, None, schema(as_snowflake), zone.columns).passed  # DuckDB's
+    retyped = {**as_snowflake, "amount": "FLOAT"}
+    broken = evaluate(RAW_ORDERS, schema(as_snowflake), schema(retyped), contract)
+    assert not broken.passed and broken.severity == dg.AssetCheckSeverity.ERROR
+    assert (
+        broken.description == "contract broken: column amount: contract NUMBER(18,2), table DOUBLE"
+    )
