@@ -304,23 +304,30 @@ def test_schema_change_on_snowflake_passes_unchanged_and_fails_a_real_change(buc
     """Snowflake spells the zone's types its own way (NUMBER(38,0) for bigint, VARCHAR(16777216)
     for varchar, TIMESTAMP_NTZ): an unchanged table passes its `schema_change` check, an added
     column still fails it."""
-    from orchestration.ingestion import build_definitions
     from orchestration.schema_changes import CHECK_NAME
-    from tests.orchestration.test_schema_changes import _run_check
 
-    checks = [  # built under LANDFALL_ENV=prod, like the deployed ingestion location
-        c
-        for c in build_definitions().asset_checks or []
-        if any(k.name == CHECK_NAME for k in c.check_keys)
-    ]
     raw_orders = dg.AssetKey(["raw", "orders"])
+    check_key = dg.AssetCheckKey(raw_orders, CHECK_NAME)
+
+    def verdict(instance) -> dg.AssetCheckEvaluation:
+        """The schema_change verdict the newest run (the load itself) reported."""
+        [run] = instance.get_runs(limit=1)
+        [evaluation] = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+            if e.dagster_event.event_specific_data.asset_check_key == check_key
+        ]
+        return evaluation
+
     bucket.put({"orders/a.csv": orders_csv(1)})
     with dg.instance_for_test() as instance:
         cursor = _ingest_all(instance, bucket, snowflake).cursor
-        assert _run_check(checks, instance, raw_orders).passed  # the baseline
+        assert verdict(instance).passed  # the baseline
         bucket.put({"orders/b.csv": orders_csv(2)})
         cursor = _ingest_all(instance, bucket, snowflake, cursor=cursor).cursor
-        unchanged = _run_check(checks, instance, raw_orders)
+        unchanged = verdict(instance)
         assert unchanged.passed, unchanged.description
         assert unchanged.description == "no change"
         bucket.put(
@@ -330,7 +337,7 @@ def test_schema_change_on_snowflake_passes_unchanged_and_fails_a_real_change(buc
             }
         )
         _ingest_all(instance, bucket, snowflake, cursor=cursor)
-        changed = _run_check(checks, instance, raw_orders)
+        changed = verdict(instance)
     assert not changed.passed
     assert changed.severity == dg.AssetCheckSeverity.WARN
     assert changed.description == "schema changed: added coupon VARCHAR"
