@@ -57,6 +57,18 @@ def recreate_database(pg: DemoPostgres) -> None:
         con.close()
 
 
+def write_instance_yaml(path: Path) -> None:
+    """infra/dagster.prod.yaml with two capacity settings for one small machine (a cluster
+    starts a run in seconds; a shared 2-core box can take minutes): fewer runs at once and a
+    longer start timeout, so a slow start is not reported as a failed run."""
+    import yaml
+
+    config = yaml.safe_load(PROD_INSTANCE_YAML.read_text())
+    config["concurrency"]["runs"]["max_concurrent_runs"] = 4
+    config["run_monitoring"]["start_timeout_seconds"] = 900
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 def prod_environment(
     settings: Settings, s3_port: int, snowflake_port: int, pg: DemoPostgres
 ) -> dict[str, str]:
@@ -127,7 +139,7 @@ def prod_like_stack(
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     (state / "sling").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROD_INSTANCE_YAML, home / "dagster.yaml")
+    write_instance_yaml(home / "dagster.yaml")
     recreate_database(pg)
     local_stack.ensure_duckdb_extensions()  # Sling reads the landed CSVs locally either way
     prepare_manifest()  # the prod target's manifest (transforms/target/prod/)
