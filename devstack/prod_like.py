@@ -90,7 +90,7 @@ def prod_environment(
             "DAGSTER_PG_PASSWORD": pg.password,
             **snowflake_stand_in.snowflake_environment(snowflake_port),
             # a shared 2-core machine answers a run launch slower than Dagster's 60 s default
-            "DAGSTER_GRPC_TIMEOUT_SECONDS": os.environ.get("DAGSTER_GRPC_TIMEOUT_SECONDS", "180"),
+            "DAGSTER_GRPC_TIMEOUT_SECONDS": os.environ.get("DAGSTER_GRPC_TIMEOUT_SECONDS", "600"),
         }
     )
     return env

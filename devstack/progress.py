@@ -20,6 +20,8 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+# the tag Dagster's run retries put on a failed run (a run tag, read as a string)
+WILL_RETRY_TAG = "dagster/will_retry"
 LAYERS = ("raw", "staging", "intermediate", "marts", "ml")
 
 
@@ -78,7 +80,13 @@ def progress(
     quarantined = sum(1 for s in states.values() if s == "quarantined")
     running = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT))
     in_flight = len(running)
-    failed = len(instance.get_run_ids(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])))
+    # a failed run that run retries will launch again (Dagster tags it dagster/will_retry when
+    # it fails) is not a failure of the cascade; its last retry, if it fails too, is
+    failed = sum(
+        1
+        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        if run.tags.get(WILL_RETRY_TAG) != "true"
+    )
     newest_raw = max(
         (
             e.timestamp
