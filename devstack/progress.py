@@ -169,10 +169,14 @@ def table_rows(warehouse: LandingWarehouse) -> list[tuple[str, str, int]]:
     with warehouse.connect(read_only=True) as con:
         dialect = warehouse.dialect
         placeholders = ", ".join("?" for _ in LAYERS)
+        layers = [dialect.fold(layer) for layer in LAYERS]
+        # views too: fakesnow lists dbt's staging views only in information_schema.views
         names = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
+            f"WHERE table_schema IN ({placeholders}) UNION "
+            "SELECT table_schema, table_name FROM information_schema.views "
             f"WHERE table_schema IN ({placeholders}) ORDER BY 1, 2",
-            [dialect.fold(layer) for layer in LAYERS],
+            layers + layers,
         ).fetchall()
         return [
             (
