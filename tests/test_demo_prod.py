@@ -3,9 +3,10 @@ real daemon: moto's S3, fakesnow's server as the account, the prod Dagster insta
 PostgreSQL. Rows must reach raw, staging, marts and scores, all read back from the stand-in.
 
 Slow (several minutes on two cores: every run a fresh process talking HTTP to the stand-in);
-the default suite covers the pieces: tests/landing/test_snowflake_path.py (raw loads into the
-stand-in), tests/transforms/test_dbt_prod_stand_in.py (the dbt prod target on it),
-tests/ml/test_fakesnow_contract.py (Snowpark scoring on it)."""
+the default suite covers pieces: tests/landing/test_snowflake_path.py (raw loads into the
+stand-in), tests/devstack/test_prod_like.py (what differs between an account and the stand-in),
+tests/ml/test_fakesnow_contract.py (Snowpark scoring expressions on it). Fails today at the
+scores write (docs/production.md, "What the stand-in cannot do")."""
 
 from __future__ import annotations
 
