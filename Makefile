@@ -5,7 +5,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install stand-in setup dev demo snapshots test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring bench-scale
+.PHONY: install stand-in setup dev demo demo-prod snapshots test test-slow test-burst test-browser bench bench-definitions bench-burst lint clean test-location dbt-compile bench-scoring bench-scale
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -34,6 +34,12 @@ dev: setup
 
 demo: setup
 	$(BIN)/landfall demo
+
+# The same cascade with LANDFALL_ENV=prod on this machine (docs/production.md): moto's S3, the
+# Snowflake stand-in (fakesnow's server) as the account, infra/dagster.prod.yaml on the local
+# PostgreSQL (database LANDFALL_DEMO_PG_DB, default landfall_demo_prod, recreated each time).
+demo-prod: setup stand-in
+	$(BIN)/python -m devstack.prod_like
 
 # The inventory of each code location (tests/snapshots/<location>.txt), rewritten from the built
 # Definitions; `make test` fails while it differs.

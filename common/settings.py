@@ -87,6 +87,31 @@ def snowflake_endpoint() -> SnowflakeEndpoint:
 # --- Settings read where they are used (each read when called, never at import) -------------
 
 
+@dataclass(frozen=True)
+class DemoPostgres:
+    """The PostgreSQL database `make demo-prod` keeps its Dagster instance in (it is dropped and
+    created again by each demo, so it has its own name, never a deployment's DAGSTER_PG_DB)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+
+def demo_postgres() -> DemoPostgres:
+    """`LANDFALL_DEMO_PG_HOST/_PORT/_USER/_PASSWORD/_DB`; defaults: the local server
+    127.0.0.1:5432, user postgres, no password, database landfall_demo_prod."""
+    env = os.environ
+    return DemoPostgres(
+        host=env.get("LANDFALL_DEMO_PG_HOST") or "127.0.0.1",
+        port=_positive_int("LANDFALL_DEMO_PG_PORT") or 5432,
+        user=env.get("LANDFALL_DEMO_PG_USER") or "postgres",
+        password=env.get("LANDFALL_DEMO_PG_PASSWORD") or "",
+        database=env.get("LANDFALL_DEMO_PG_DB") or "landfall_demo_prod",
+    )
+
+
 def dagster_home(default: Path) -> Path:
     """`DAGSTER_HOME` when set (the instance the CLI's commands talk to), else `default`."""
     return Path(os.environ.get("DAGSTER_HOME") or default)

@@ -40,7 +40,7 @@ def _cmd_setup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _downstream_keys() -> list:
+def downstream_keys() -> list:
     """The assets of the transformation and ml locations that a landed file refreshes by
     itself (`on_upstream_change`): not the manual-only training asset, not cron conditions."""
     from orchestration.automation import ON_UPSTREAM_CHANGE
@@ -64,6 +64,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     from devstack import local_stack, progress
     from devstack.stack import dagster_bin, local_stack_running, start_dagster, stop
+    from landing.warehouse import DuckDBWarehouse
     from landing.zones import load_zones
 
     base = get_settings()
@@ -91,28 +92,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 files_per_zone=args.files_per_zone,
             )
             print(f"landfall demo: dropped {len(files)} files into s3://{settings.bucket}/")
-            downstream = _downstream_keys()  # loads while the daemon starts its code servers
+            downstream = downstream_keys()  # loads while the daemon starts its code servers
             with dg.DagsterInstance.from_config(str(running.dagster_home)) as instance:
-                deadline = time.monotonic() + args.timeout
-                last = ""
-                while True:
-                    if daemon.poll() is not None:
-                        print("landfall demo: the Dagster daemon exited; see", state / "daemon.log")
-                        return 1
-                    now = progress.progress(instance, zones, list(files), downstream)
-                    line = now.line()
-                    if line != last:
-                        print(f"  [{time.monotonic() - started:6.1f}s] {line}", flush=True)
-                        last = line
-                    if now.done or now.runs_failed:
-                        break
-                    if time.monotonic() > deadline:
-                        print(
-                            f"landfall demo: timed out after {args.timeout}s; still stale: "
-                            f"{now.stale_downstream}"
-                        )
-                        return 1
-                    time.sleep(1)
+                now, stopped = progress.watch(
+                    instance, zones, list(files), downstream, daemon, args.timeout, started
+                )
+                if stopped:
+                    print(f"landfall demo: {stopped}; see {state / 'daemon.log'}")
+                    return 1
                 runs = instance.get_run_records()
                 partitions = {
                     z.name: len(instance.get_dynamic_partitions(z.partitions_name)) for z in zones
@@ -120,20 +107,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         finally:
             stop(daemon)
     elapsed = time.monotonic() - started
-    _print_summary(settings, files, partitions, runs, now, elapsed)
+    rows = progress.table_rows(DuckDBWarehouse(path=str(settings.warehouse_path)))
+    print_summary("Landfall demo summary", files, partitions, runs, now, elapsed, rows)
     return 0 if now.done and now.runs_failed == 0 and now.quarantined == 0 else 1
 
 
-def _print_summary(settings, files, partitions, runs, now, elapsed: float) -> None:
+def print_summary(
+    title: str, files, partitions, runs, now, elapsed: float, rows: list[tuple[str, str, int]]
+) -> None:
+    """The demo's summary (`landfall demo`, `make demo-prod`): files, runs, rows per table."""
     from collections import Counter
 
-    from devstack import progress
-    from landing.warehouse import DuckDBWarehouse
-
-    rows = progress.table_rows(DuckDBWarehouse(path=str(settings.warehouse_path)))
     statuses = Counter(r.dagster_run.status.value for r in runs)
     scores = next((n for layer, t, n in rows if layer == "ml" and t == "customer_scores"), 0)
-    print("\nLandfall demo summary")
+    print(f"\n{title}")
     print(
         f"  files seen          {len(files)}  (loaded {now.loaded}, quarantined "
         f"{now.quarantined}, pending {now.pending})"

@@ -3,12 +3,14 @@ after. Read-only: opens the warehouse only when no run is writing it."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from landing.identifiers import qualified
-from landing.warehouse import DuckDBWarehouse
+from landing.warehouse import LandingWarehouse
 from landing.zones import ZoneSpec
 
 IN_FLIGHT = [
@@ -18,6 +20,8 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+# the tag Dagster's run retries put on a failed run (a run tag, read as a string)
+WILL_RETRY_TAG = "dagster/will_retry"
 LAYERS = ("raw", "staging", "intermediate", "marts", "ml")
 
 
@@ -76,7 +80,13 @@ def progress(
     quarantined = sum(1 for s in states.values() if s == "quarantined")
     running = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT))
     in_flight = len(running)
-    failed = len(instance.get_run_ids(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE])))
+    # a failed run that run retries will launch again (Dagster tags it dagster/will_retry when
+    # it fails) is not a failure of the cascade; its last retry, if it fails too, is
+    failed = sum(
+        1
+        for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        if run.tags.get(WILL_RETRY_TAG) != "true"
+    )
     newest_raw = max(
         (
             e.timestamp
@@ -125,18 +135,53 @@ def _objects_done(instance: dg.DagsterInstance, run_id: str) -> int:
     return done
 
 
-def table_rows(warehouse: DuckDBWarehouse) -> list[tuple[str, str, int]]:
-    """(layer, table, rows) for every table and view of our layers."""
+def watch(
+    instance: dg.DagsterInstance,
+    zones: list[ZoneSpec],
+    dropped: list[str],
+    downstream: list[dg.AssetKey],
+    daemon: subprocess.Popen,
+    timeout_s: float,
+    started: float,
+) -> tuple[Progress, str | None]:
+    """Print progress until the drop is done, a run failed, the daemon exited or `timeout_s`
+    passed; returns the last progress and, unless it ended done or failed, why it stopped."""
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while True:
+        now = progress(instance, zones, dropped, downstream)
+        if daemon.poll() is not None:
+            return now, "the Dagster daemon exited"
+        line = now.line()
+        if line != last:
+            print(f"  [{time.monotonic() - started:6.1f}s] {line}", flush=True)
+            last = line
+        if now.done or now.runs_failed:
+            return now, None
+        if time.monotonic() > deadline:
+            return now, f"timed out after {timeout_s:.0f}s; still stale: {now.stale_downstream}"
+        time.sleep(1)  # polling the instance, not standing in for a synchronisation
+
+
+def table_rows(warehouse: LandingWarehouse) -> list[tuple[str, str, int]]:
+    """(layer, table, rows) for every table and view of our layers, in DuckDB or Snowflake
+    (names folded to the warehouse's case to look them up, reported lower case)."""
     with warehouse.connect(read_only=True) as con:
+        dialect = warehouse.dialect
+        placeholders = ", ".join("?" for _ in LAYERS)
+        layers = [dialect.fold(layer) for layer in LAYERS]
+        # views too: fakesnow lists dbt's staging views only in information_schema.views
         names = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1, 2",
-            [list(LAYERS)],
+            f"WHERE table_schema IN ({placeholders}) UNION "
+            "SELECT table_schema, table_name FROM information_schema.views "
+            f"WHERE table_schema IN ({placeholders}) ORDER BY 1, 2",
+            layers + layers,
         ).fetchall()
         return [
             (
-                schema,
-                table,
+                schema.lower(),
+                table.lower(),
                 con.execute(f"SELECT count(*) FROM {qualified(schema, table)}").fetchone()[0],
             )
             for schema, table in names

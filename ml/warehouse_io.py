@@ -204,8 +204,12 @@ class SnowparkWarehouse:
             target = [schema.upper(), table.upper()]
             if mode == "upsert":
                 self._merge_snowflake(df, target, keys)
-            elif mode == "append":
+            elif mode == "append" and self.has_table(schema, table):
                 df.write.save_as_table(target, mode="append", column_order="name")
+            elif mode == "append":
+                # the first append creates the table from the frame (a plain CREATE TABLE AS);
+                # Snowpark's append to a missing table probes it in a way fakesnow refuses
+                df.write.save_as_table(target, mode="errorifexists")
             else:
                 df.write.save_as_table(target, mode="overwrite")
             return

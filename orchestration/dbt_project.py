@@ -38,8 +38,17 @@ _PARSED_FOLDERS = {
 FINGERPRINT_FILE = "landfall_manifest_fingerprint"
 
 
-def dbt_project() -> DbtProject:
-    return DbtProject(project_dir=TRANSFORMS_DIR, profiles_dir=TRANSFORMS_DIR, target=dbt_target())
+def dbt_project(target: str | None = None) -> DbtProject:
+    """The project for `target` (default: the environment's). Each target keeps its manifest in
+    its own folder (transforms/target/<target>/): parsing for prod must not overwrite the local
+    manifest, nor the other way round."""
+    target = target or dbt_target()
+    return DbtProject(
+        project_dir=TRANSFORMS_DIR,
+        profiles_dir=TRANSFORMS_DIR,
+        target=target,
+        target_path=Path("target") / target,
+    )
 
 
 def dbt_executable() -> str:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from common.settings import get_settings
+from common.settings import get_settings, snowflake_endpoint
 from orchestration.snowflake_credentials import snowflake_credentials
 
 
@@ -26,6 +26,13 @@ class SnowparkResource(dg.ConfigurableResource):
     warehouse: str | None = None
     database: str | None = None
     schema_: str | None = None
+    # Unset on an account; a stand-in (fakesnow's server) is reached at host:port over protocol.
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+    # Bounded: the connector otherwise retries a failing call for minutes.
+    login_timeout: int = 60
+    network_timeout: int = 300
 
     @contextmanager
     def open(self) -> Iterator["SnowparkWarehouse"]:  # noqa: F821 - ml imports lazily
@@ -48,6 +55,11 @@ class SnowparkResource(dg.ConfigurableResource):
                 "warehouse": self.warehouse,
                 "database": self.database,
                 "schema": self.schema_,
+                "host": self.host,
+                "port": self.port,
+                "protocol": self.protocol,
+                "login_timeout": self.login_timeout,
+                "network_timeout": self.network_timeout,
             }.items()
             if v
         }
@@ -62,4 +74,11 @@ def snowpark_resource() -> SnowparkResource:
     settings = get_settings()
     if settings.is_local:
         return SnowparkResource(local=True, duckdb_path=str(settings.warehouse_path))
-    return SnowparkResource(local=False, **snowflake_credentials())
+    endpoint = snowflake_endpoint()
+    return SnowparkResource(
+        local=False,
+        host=endpoint.host,
+        port=endpoint.port,
+        protocol=endpoint.protocol,
+        **snowflake_credentials(),
+    )

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from common.settings import PROJECT_ROOT
+from orchestration.dbt_project import dbt_project, prepare_manifest
 
 LOCATIONS = ("ingestion", "transformation", "ml")
 
@@ -135,4 +136,12 @@ def test_workspace_validates_in_prod_with_placeholder_credentials(tmp_path) -> N
         if not k.startswith(("LANDFALL_", "SNOWFLAKE_", "DAGSTER_HOME"))
     }
     env |= PLACEHOLDER_PROD_ENV | {"DAGSTER_HOME": str(home)}
+    # the prod target's manifest (transforms/target/prod/), as the transformation image builds
+    # it: `dbt parse` with placeholder credentials, no connection
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in PLACEHOLDER_PROD_ENV.items():
+            patch.setenv(name, value)
+        project = dbt_project("prod")
+        prepare_manifest(project)
+    assert project.manifest_path.parent.name == "prod"
     _validate_workspace(env)

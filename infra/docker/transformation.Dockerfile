@@ -36,7 +36,8 @@ RUN uv sync --locked --no-default-groups --group transformation --group prod
 # code server never parses on load. The Snowflake values here are placeholders for parsing only.
 RUN SNOWFLAKE_ACCOUNT=parse SNOWFLAKE_USER=parse SNOWFLAKE_PASSWORD=parse SNOWFLAKE_ROLE=parse \
     SNOWFLAKE_WAREHOUSE=parse SNOWFLAKE_DATABASE=parse SNOWFLAKE_SCHEMA=parse \
-    dbt parse --project-dir transforms --profiles-dir transforms --target prod --quiet
+    dbt parse --project-dir transforms --profiles-dir transforms --target prod \
+    --target-path target/prod --quiet
 RUN mkdir -p $DAGSTER_HOME
 EXPOSE 3030
 CMD ["dagster", "api", "grpc", "-m", "orchestration.transformation", "-h", "0.0.0.0", "-p", "3030"]

@@ -91,8 +91,15 @@ def test_each_dockerfile_installs_only_its_group_from_the_lock(location: str) ->
 
 
 def test_the_transformation_image_carries_its_dbt_manifest() -> None:
+    from orchestration.dbt_project import dbt_project
+
     runs = [args for word, args in _instructions("transformation") if word == "RUN"]
-    assert any("dbt parse" in r and "--target prod" in r for r in runs)
+    # where the code server looks for the prod target's manifest (transforms/target/prod/)
+    target_path = dbt_project("prod").target_path.as_posix()
+    assert any(
+        "dbt parse" in r and "--target prod" in r and f"--target-path {target_path}" in r
+        for r in runs
+    )
 
 
 def _uv() -> str:

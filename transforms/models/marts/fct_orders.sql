@@ -1,7 +1,10 @@
+{#- delete+insert, not Snowflake's default merge: the same strategy on DuckDB and Snowflake,
+    and the one fakesnow's server runs (merge's temporary view lands in the wrong catalog there) -#}
 {{
     config(
         materialized='incremental',
         unique_key='order_id',
+        incremental_strategy='delete+insert',
         on_schema_change='append_new_columns'
     )
 }}
