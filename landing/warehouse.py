@@ -66,6 +66,11 @@ def _lines(path: Path) -> Iterator[str]:
         yield from fh
 
 
+def _header_line(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.readline(1 << 20)
+
+
 def _read_csv_into(path: Path, files: str | list[str], options: dict[str, object]) -> None:
     """DuckDB's read_csv of `files` into table main.stage of a scratch DuckDB file `path`."""
     with duckdb.connect(str(path)) as con:
@@ -156,7 +161,12 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             return None
         started = time.monotonic()
         path = folder / "batch-stage.duckdb"
-        options = {**options, "union_by_name": True, "filename": raw_load.SOURCE_COLUMN}
+        options = {**options, "filename": raw_load.SOURCE_COLUMN}
+        # union_by_name sniffs every file (200 small files: 5 s against 1 s without); files
+        # whose header lines are byte-identical have the same columns, so it is needed only
+        # when they differ (without it DuckDB drops a column the first file lacks)
+        if len({_header_line(p) for p in local_copies}) > 1:
+            options["union_by_name"] = True
         _read_csv_into(path, [str(p) for p in local_copies], options)
         log(f"staged {len(local_copies)} objects with one DuckDB read_csv")
         return Staging(
