@@ -3,6 +3,7 @@ Sling + contract merge) vs DuckDB's native `read_csv` of the same file into a ta
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,10 @@ def run(s3, landing: LandingBucket, rows: int = ROWS) -> None:
         csv_path = write_orders_csv(folder / "orders.csv", rows)
         key = "orders/bench/orders-1m.csv"
         s3.upload_file(str(csv_path), landing.bucket, key)
-        print(f"ingest of {rows} rows ({csv_path.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"ingest of {rows} rows ({csv_path.stat().st_size / 1e6:.0f} MB); load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
 
         native_db = folder / "native.duckdb"
         started = time.perf_counter()
@@ -74,7 +78,8 @@ def run(s3, landing: LandingBucket, rows: int = ROWS) -> None:
     ratio = ours_rps / native_rps
     print(
         f"  Landfall ({loader}) {ours:.1f} s ({ours_rps:,.0f} rows/s), DuckDB read_csv "
-        f"{native:.1f} s ({native_rps:,.0f} rows/s), ratio {ratio:.2f}"
+        f"{native:.1f} s ({native_rps:,.0f} rows/s), ratio {ratio:.2f}; load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     record(
         "ingest",

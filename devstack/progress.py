@@ -123,10 +123,12 @@ def _objects_done(instance: dg.DagsterInstance, run_id: str) -> int:
     cursor, done = _log_cursors.get(run_id, (None, 0))
     while True:
         batch = instance.event_log_storage.get_records_for_run(run_id, cursor=cursor, limit=1000)
+        # a run logs its objects' lines several to an event, a line each
         done += sum(
             1
             for r in batch.records
-            if (r.event_log_entry.user_message or "").startswith(_DONE_PREFIXES)
+            for line in (r.event_log_entry.user_message or "").splitlines()
+            if line.startswith(_DONE_PREFIXES)
         )
         cursor = batch.cursor
         if not batch.has_more:

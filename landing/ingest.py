@@ -27,26 +27,47 @@ from landing.warehouse import LandingWarehouse, Staging
 from landing.zones import ZoneSpec
 
 
-def head_object(client: Any, bucket: str, zone: ZoneSpec, key: str) -> LandedObject | None:
-    try:
-        head = client.head_object(Bucket=bucket, Key=key)
-    except client.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
+def _landed(zone: ZoneSpec, key: str, response: dict[str, Any]) -> LandedObject:
     return LandedObject(
         zone=zone.name,
         key=key,
-        etag=clean_etag(head["ETag"]),
-        size=int(head["ContentLength"]),
-        last_modified=head["LastModified"],
+        etag=clean_etag(response["ETag"]),
+        size=int(response["ContentLength"]),
+        last_modified=response["LastModified"],
     )
 
 
-def _download_checked(
-    client, bucket: str, zone: ZoneSpec, obj: LandedObject, folder: Path
-) -> tuple[Path, int, PlainContent]:
-    """Stream this exact version (If-Match: ETag) to a local file while validating it.
+def _missing(client: Any, exc: Exception) -> bool:
+    return isinstance(exc, client.exceptions.ClientError) and exc.response.get("Error", {}).get(
+        "Code"
+    ) in ("404", "NoSuchKey", "NotFound")
+
+
+def head_object(client: Any, bucket: str, zone: ZoneSpec, key: str) -> LandedObject | None:
+    try:
+        return _landed(zone, key, client.head_object(Bucket=bucket, Key=key))
+    except client.exceptions.ClientError as exc:
+        if _missing(client, exc):
+            return None
+        raise
+
+
+def _open_object(
+    client: Any, bucket: str, zone: ZoneSpec, key: str
+) -> tuple[LandedObject, Any] | None:
+    """The key's current version and its unread body, from one GET (its ETag names the bytes
+    the body holds, so no HEAD is needed first); None if the key is gone."""
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+    except client.exceptions.ClientError as exc:
+        if _missing(client, exc):
+            return None
+        raise
+    return _landed(zone, key, response), response["Body"]
+
+
+def _download_checked(zone: ZoneSpec, body: Any, folder: Path) -> tuple[Path, int, PlainContent]:
+    """Stream one version's body to a local file while validating it.
 
     The loaders read that copy: the bytes loaded are the bytes validated (a header the zone
     maps under `source_columns` written in warehouse names), even if the key is overwritten
@@ -54,7 +75,6 @@ def _download_checked(
     (detected by content) undone and a UTF-8 byte-order mark dropped on the way.
     """
     path = folder / f"object.{zone.format}"
-    body = client.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag)["Body"]
     plain = PlainContent(
         body.iter_chunks(chunk_size=1 << 20),
         text=zone.format != "parquet",
@@ -158,19 +178,22 @@ def _fetch(
 ) -> _Fetched | FileOutcome:
     """The object's current version downloaded and validated into `folder`, or the outcome
     that ends it here (deleted, or a bad file with its reason)."""
-    obj = head_object(client, bucket, zone, key)
-    if obj is None:
+    opened = _open_object(client, bucket, zone, key)
+    if opened is None:
         now = datetime.now(UTC).replace(tzinfo=None)
         return FileOutcome(
             LandedObject(zone.name, key, "deleted", 0, now),
             reason="object was deleted from the landing zone before it could be loaded",
         )
+    obj, body = opened
     try:
-        check_object(zone, obj.key, obj.size)
+        check_object(zone, obj.key, obj.size)  # before reading a byte of a refused object
         folder.mkdir(parents=True)
-        local_copy, records, plain = _download_checked(client, bucket, zone, obj, folder)
+        local_copy, records, plain = _download_checked(zone, body, folder)
     except BadFileError as exc:
         return FileOutcome(obj, reason=str(exc))
+    finally:
+        body.close()
     if plain.compression:
         log.info(f"s3://{bucket}/{key}: {plain.compression}-compressed, decompressed")
     if plain.bom_stripped:

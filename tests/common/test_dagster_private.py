@@ -49,6 +49,8 @@ USES = {
     "partition range",
     "CachingInstanceQueryer": "on_upstream_change reading the unfinished runs once per tick "
     "(keyed on the tick's queryer)",
+    "StepExecutionContext": "the landing step adding each object's metadata to its partition's "
+    "materialization (add_asset_metadata_by_partition) without re-listing the range per object",
     "get_current_timestamp": "sensors/notifications.py judging freshness grace periods by the "
     "clock Dagster's freshness daemon judges the policies by",
 }
@@ -394,3 +396,41 @@ def test_run_tags_can_be_added_to_a_started_run() -> None:
             f"Dagster {dg.__version__} changed DagsterInstance.add_run_tags, which the landing "
             "step uses to tag runs that quarantined files"
         )
+
+
+def test_metadata_by_partition_lands_on_each_partitions_materialization() -> None:
+    """add_asset_metadata_by_partition fills the accumulator context.add_asset_metadata fills:
+    each partition of a range run gets its own metadata, and a partition outside the run is
+    refused."""
+    from common.dagster_private import add_asset_metadata_by_partition
+
+    partitions = dg.DynamicPartitionsDefinition(name="pinned_files")
+
+    @dg.asset(partitions_def=partitions)
+    def files(context) -> dg.MaterializeResult:  # noqa: ANN001 - annotations are strings here
+        with pytest.raises(ValueError, match="not targeted"):
+            add_asset_metadata_by_partition(context, files.key, {"elsewhere": {"n": 0}})
+        add_asset_metadata_by_partition(
+            context, files.key, {k: {"n": int(k[1:])} for k in context.partition_keys}
+        )
+        return dg.MaterializeResult(metadata={"shared": 1})
+
+    with dg.instance_for_test() as instance, pinned("StepExecutionContext"):
+        instance.add_dynamic_partitions("pinned_files", ["f1", "f2", "f3"])
+        result = dg.materialize(
+            [files],
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "f1",
+                "dagster/asset_partition_range_end": "f3",
+            },
+        )
+        by_partition = {
+            m.partition: m.metadata for m in result.asset_materializations_for_node("files")
+        }
+        assert {p: md["n"].value for p, md in by_partition.items()} == {
+            "f1": 1,
+            "f2": 2,
+            "f3": 3,
+        }
+        assert all(md["shared"].value == 1 for md in by_partition.values())

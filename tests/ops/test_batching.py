@@ -401,3 +401,44 @@ def test_a_json_run_whose_files_disagree_on_a_type_stages_each_object_alone(buck
     }
     assert "column customer_id" in entries["events/b.jsonl"].reason
     assert not [c for c in columns if "__v_" in c]
+
+
+def test_objects_with_different_headers_stage_together_as_each_would_alone(
+    bucket, warehouse, tmp_path, monkeypatch
+):
+    """The shared stage reads by column name when the objects' header lines differ (a column
+    order of its own, an extra column): raw gets what one staging per object gives."""
+    from landing.warehouse import DuckDBWarehouse
+
+    bucket.put(
+        {
+            "orders/a.csv": _orders(1, 2),
+            "orders/b.csv": _orders(3),
+            "orders/c.csv": b"status,amount,order_ts,customer_id,order_id\n"
+            b"shipped,2.50,2026-11-02 10:00:00,40,4\n",
+            "orders/d.csv": HEADER.rstrip("\n").encode()
+            + b",coupon\n5,50,2026-11-03 10:00:00,3.00,placed,WELCOME\n",
+        }
+    )
+    query = (
+        "select order_id, customer_id, amount, status, _landfall_file from raw.orders order by 1"
+    )
+    with dg.instance_for_test() as instance:
+        [request] = _tick(instance, bucket).run_requests
+        assert _run(instance, bucket, warehouse, request).success
+    with warehouse.connect(read_only=True) as con:
+        batched = con.execute(query).fetchall()
+        coupon = con.execute("select coupon from raw.orders where order_id = 5").fetchone()
+
+    alone = DuckDBWarehouse(path=str(tmp_path / "alone.duckdb"))
+    monkeypatch.setattr(DuckDBWarehouse, "stage_batch", lambda *args: None)
+    with dg.instance_for_test() as instance:
+        [request] = _tick(instance, bucket).run_requests
+        assert _run(instance, bucket, alone, request).success
+    with alone.connect(read_only=True) as con:
+        one_by_one = con.execute(query).fetchall()
+        coupon_alone = con.execute("select coupon from raw.orders where order_id = 5").fetchone()
+
+    assert [r[0] for r in batched] == [1, 2, 3, 4, 5]
+    assert batched[3][1:4] == (40, 2.5, "shipped")
+    assert batched == one_by_one and coupon == coupon_alone == ("WELCOME",)

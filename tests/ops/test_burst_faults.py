@@ -144,7 +144,8 @@ def _busy_ingestion_run(b: Burst) -> tuple[str, int] | None:
         done = [
             e
             for e in b.instance.all_logs(run.run_id)
-            if (e.user_message or "").startswith(("loaded s3://", "quarantined s3://"))
+            for line in (e.user_message or "").splitlines()
+            if line.startswith(("loaded s3://", "quarantined s3://"))
         ]
         if pid and done:
             return run.run_id, pid
