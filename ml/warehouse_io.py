@@ -70,6 +70,28 @@ def _duckdb_type(data_type: DataType) -> str:
     raise TypeError(f"Snowpark type {data_type!r} has no DuckDB mapping here")
 
 
+def _snowflake_type(data_type: DataType) -> str:
+    if isinstance(data_type, LongType | IntegerType | ShortType | ByteType):
+        return "NUMBER(38,0)"
+    if isinstance(data_type, DoubleType | FloatType):
+        return "FLOAT"
+    if isinstance(data_type, DecimalType):
+        return f"NUMBER({data_type.precision},{data_type.scale})"
+    if isinstance(data_type, StringType):
+        return "VARCHAR"
+    if isinstance(data_type, BooleanType):
+        return "BOOLEAN"
+    if isinstance(data_type, DateType):
+        return "DATE"
+    if isinstance(data_type, TimestampType):
+        if data_type.tz == TimestampTimeZone.TZ:
+            return "TIMESTAMP_TZ"
+        if data_type.tz == TimestampTimeZone.LTZ:
+            return "TIMESTAMP_LTZ"
+        return "TIMESTAMP_NTZ"
+    raise TypeError(f"Snowpark type {data_type!r} has no Snowflake mapping here")
+
+
 def _single_query(df: DataFrame) -> str:
     """The one SELECT Snowpark generates for ``df`` (its public ``queries``)."""
     queries = df.queries
@@ -159,13 +181,16 @@ class SnowparkWarehouse:
         validate_identifier(schema)
         validate_identifier(table)
         if self._local is None:
-            from snowflake.snowpark.exceptions import SnowparkSQLException
-
-            try:
-                self._session.table([schema.upper(), table.upper()]).columns  # noqa: B018
-            except SnowparkSQLException:
-                return False
-            return True
+            # information_schema, not a describe of the table: the stand-in answers a describe
+            # of a missing table with HTTP 500 (retried for minutes), an account with an error.
+            # Views too (fakesnow lists them only in information_schema.views). Both names are
+            # validated identifiers above, so they are safe as literals.
+            where = f"table_schema = '{schema.upper()}' AND table_name = '{table.upper()}'"
+            found = self._session.sql(
+                f"SELECT 1 FROM information_schema.tables WHERE {where} "
+                f"UNION ALL SELECT 1 FROM information_schema.views WHERE {where}"
+            ).collect()
+            return bool(found)
         return bool(self._local_columns(schema, table))
 
     def _local_columns(self, schema: str, table: str) -> list[str]:
@@ -201,40 +226,57 @@ class SnowparkWarehouse:
         for key in keys:
             validate_identifier(key)
         if self._local is None:
-            target = [schema.upper(), table.upper()]
-            if mode == "upsert":
-                self._merge_snowflake(df, target, keys)
-            elif mode == "append" and self.has_table(schema, table):
-                df.write.save_as_table(target, mode="append", column_order="name")
-            elif mode == "append":
-                # the first append creates the table from the frame (a plain CREATE TABLE AS);
-                # Snowpark's append to a missing table probes it in a way fakesnow refuses
-                df.write.save_as_table(target, mode="errorifexists")
-            else:
-                df.write.save_as_table(target, mode="overwrite")
+            self._write_snowflake(df, schema, table, mode, keys)
             return
         self._write_local(df, schema, table, mode, keys)
 
-    def _merge_snowflake(self, df: DataFrame, target: list[str], keys: tuple[str, ...]) -> None:
-        from snowflake.snowpark.exceptions import SnowparkSQLException
-
-        try:
-            existing = self._session.table(target)
-            existing.columns  # noqa: B018 - raises when the table does not exist yet
-        except SnowparkSQLException:
-            df.write.save_as_table(target, mode="overwrite")
-            return
-        source = df.alias("incoming")
-        join = None
-        for key in keys:
-            clause = existing[key.upper()] == source[key.upper()]
-            join = clause if join is None else join & clause
-        values = {c: source[c] for c in df.columns}
-        existing.merge(
-            source,
-            join,
-            [F.when_matched().update(values), F.when_not_matched().insert(values)],
+    def _write_snowflake(
+        self, df: DataFrame, schema: str, table: str, mode: WriteMode, keys: tuple[str, ...]
+    ) -> None:
+        """The frame's query runs once, as `INSERT … SELECT` into a staging table created from
+        the frame's schema; the table is then replaced (one CREATE OR REPLACE … AS SELECT of
+        the staging table, atomic on Snowflake), appended to or merged into. Not Snowpark's
+        `save_as_table`: the fakesnow stand-in mistranslates a CREATE TABLE AS of the feature
+        query (`datediff('second', …)`), and one write path serves the account and the
+        stand-in alike."""
+        fields = df.schema.fields
+        names = [_column_name(f).upper() for f in fields]
+        quoted = ", ".join(f'"{n}"' for n in names)
+        columns = ", ".join(
+            f'"{n}" {_snowflake_type(f.datatype)}' for n, f in zip(names, fields, strict=True)
         )
+        schema_sql = f'"{schema.upper()}"'
+        target = f'{schema_sql}."{table.upper()}"'
+        staging = f'{schema_sql}."{table.upper()}__LANDFALL_INCOMING"'
+        run = self._session.sql
+        queries = df.queries
+        run(f"CREATE OR REPLACE TABLE {staging} ({columns})").collect()
+        try:
+            for setup in queries["queries"][:-1]:  # e.g. a temporary table of local rows
+                run(setup).collect()
+            try:
+                select = queries["queries"][-1]
+                run(f"INSERT INTO {staging} ({quoted}) SELECT {quoted} FROM ({select})").collect()
+            finally:
+                for cleanup in queries["post_actions"]:
+                    run(cleanup).collect()
+            exists = self.has_table(schema, table)
+            if mode == "overwrite" or not exists:
+                run(f"CREATE OR REPLACE TABLE {target} AS SELECT {quoted} FROM {staging}").collect()
+            elif mode == "append":
+                run(f"INSERT INTO {target} ({quoted}) SELECT {quoted} FROM {staging}").collect()
+            else:
+                # an upsert: the staged rows replace the rows their keys match, the rest insert
+                on = " AND ".join(f't."{k.upper()}" = i."{k.upper()}"' for k in keys)
+                update = ", ".join(f'"{n}" = i."{n}"' for n in names)
+                values = ", ".join(f'i."{n}"' for n in names)
+                run(
+                    f"MERGE INTO {target} AS t USING {staging} AS i ON {on} "
+                    f"WHEN MATCHED THEN UPDATE SET {update} "
+                    f"WHEN NOT MATCHED THEN INSERT ({quoted}) VALUES ({values})"
+                ).collect()
+        finally:
+            run(f"DROP TABLE IF EXISTS {staging}").collect()
 
     def close(self) -> None:
         """Locally: end the session and release the warehouse file. On Snowflake the caller

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from snowflake.connector.errors import InternalServerError
+from snowflake.snowpark import functions as F
 
 from ml.features import FEATURE_COLUMNS, build_features
 from ml.inputs import read_feature_inputs
@@ -162,8 +162,8 @@ def test_scores_written_by_overwrite_and_append(
     expected_features: dict[int, dict[str, float]],
     assert_stored_scores: Callable[..., None],
 ) -> None:
-    """The scoring expressions and the overwrite/append writes as Snowflake SQL (CTAS, INSERT),
-    from a features table: fakesnow cannot run the feature query inside a CTAS (below)."""
+    """The scoring expressions and the overwrite/append writes as Snowflake SQL, from a
+    features table (the whole feature query is scored and written in the slow test below)."""
     columns = ["CUSTOMER_ID", *DEFAULT_MODEL.features]
     connection = snowflake_connector.connect(**fakesnow_params, database=DATABASE)
     with connection as conn, conn.cursor() as cur:
@@ -186,7 +186,6 @@ def test_scores_written_by_overwrite_and_append(
     warehouse.write_table(score(features, DEFAULT_MODEL, SCORED_AT, "p1"), "ml", "snapshot_scores")
     assert_stored_scores(_query(fakesnow_params, select), SCORED_AT, "p1")
 
-    # upsert (Snowpark's MERGE) is not covered: fakesnow asserts on an unaliased USING query
     later = SCORED_AT + timedelta(hours=1)
     warehouse.write_table(
         score(features, DEFAULT_MODEL, later, "p3"), "ml", "snapshot_scores", "append"
@@ -200,15 +199,8 @@ def test_scores_written_by_overwrite_and_append(
     assert counts == [(SCORED_AT, "p1", n), (later, "p3", n)]
 
 
-@pytest.mark.slow  # a minute of fakesnow for a known failure: kept out of `make test`
-@pytest.mark.xfail(
-    raises=InternalServerError,
-    strict=True,
-    reason="fakesnow bug: inside CREATE TABLE AS SELECT it re-translates datediff('second', ..) "
-    "and DuckDB fails with 'Referenced column \"SECOND\" not found' (HTTP 500); the same "
-    "query as a SELECT passes above, and scoring from a table is covered above",
-)
-def test_score_and_save_as_table(
+@pytest.mark.slow  # a minute of fakesnow: the whole prod write path, kept out of `make test`
+def test_features_scored_and_written_as_on_snowflake(
     warehouse: SnowparkWarehouse,
     fakesnow_params: dict[str, Any],
     expected_features: dict[int, dict[str, float]],
@@ -234,3 +226,10 @@ def test_score_and_save_as_table(
         f"FROM {DATABASE}.ML.CUSTOMER_SCORES GROUP BY scored_at ORDER BY scored_at",
     )
     assert counts == [(SCORED_AT, 4, 4), (SCORED_AT + timedelta(days=1), 4, 0)]
+
+    # upsert: the rows of a rescored partition replace their own, the others stay
+    rescored = score(features, DEFAULT_MODEL, SCORED_AT, "2024-06-01").filter(
+        F.col("CUSTOMER_ID") == F.lit(sorted(expected_features)[0])
+    )
+    warehouse.write_table(rescored, "ml", "customer_scores", "upsert", ("customer_id", "scored_at"))
+    assert _query(fakesnow_params, f"SELECT count(*) FROM {DATABASE}.ML.CUSTOMER_SCORES") == [(8,)]
