@@ -233,3 +233,20 @@ def test_features_scored_and_written_as_on_snowflake(
     )
     warehouse.write_table(rescored, "ml", "customer_scores", "upsert", ("customer_id", "scored_at"))
     assert _query(fakesnow_params, f"SELECT count(*) FROM {DATABASE}.ML.CUSTOMER_SCORES") == [(8,)]
+
+
+def test_a_session_that_cannot_close_cleanly_does_not_fail_the_step(
+    fakesnow_params: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stand-in lacks SYSTEM$CANCEL_ALL_QUERIES, which Snowpark's close sends first: the
+    resource's close warns instead of failing a step whose writes are committed."""
+    from snowflake.snowpark import Session
+
+    from orchestration.snowpark import _close
+
+    session = Session.builder.configs({**fakesnow_params, "database": DATABASE}).create()
+    try:
+        _close(session)
+    finally:
+        atexit.unregister(session._close_at_exit)
+    assert any("did not close cleanly" in r.getMessage() for r in caplog.records)
