@@ -5,6 +5,7 @@ and the warehouse. Slow: starts the whole stack twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,11 @@ def _landfall(env: dict[str, str], *args: str, timeout: float = 400) -> str:
     )
     assert done.returncode == 0, f"landfall {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def _status_json(env: dict[str, str]) -> dict:
+    """`landfall status --zone customers --json`: the documented contract (docs/cli.md)."""
+    return json.loads(_landfall(env, "status", "--zone", "customers", "--json"))
 
 
 def _read(path: Path) -> bytes:
@@ -162,10 +168,23 @@ def test_down_and_ctrl_c_stop_everything_and_state_survives(tmp_path: Path) -> N
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-    # a small file loaded before the stop: the warehouse and its ledger must survive down + up
+    # a small file landed and loaded through the CLI before the stop (drop -> wait -> status
+    # --json): the warehouse and its ledger must survive down + up
     small = "customers/2026-12-03/customers_small.csv"
-    s3.put_object(Bucket=BUCKET, Key=small, Body=customers_csv(range(1, 21), 7))
-    _wait_for_run(state, "customers", dg.DagsterRunStatus.SUCCESS)
+    mine = tmp_path / "customers_small.csv"
+    mine.write_bytes(customers_csv(range(1, 21), 7))
+    _landfall(env, "drop", str(mine), "--zone", "customers", "--key", "2026-12-03/" + mine.name)
+    _landfall(env, "wait", "--timeout", "600", timeout=660)
+    before = _status_json(env)
+    assert set(before) >= {"objects", "counts", "total", "page"}, before
+    [entry] = [o for o in before["objects"] if o["key"] == small]
+    assert set(entry) >= {"key", "etag", "zone", "partition", "state", "rows", "reason"}
+    assert (entry["zone"], entry["state"], entry["rows"], entry["reason"]) == (
+        "customers",
+        "loaded",
+        20,
+        None,
+    )
     # a file large enough that its load is still in flight when the stack stops
     key = "orders/2026-12-03/big_orders.csv"
     s3.put_object(Bucket=BUCKET, Key=key, Body=orders_csv(range(1, 300_001), 500, 7))
@@ -193,6 +212,8 @@ def test_down_and_ctrl_c_stop_everything_and_state_survives(tmp_path: Path) -> N
     again = s3.head_object(Bucket="landfall-landing", Key=key)
     assert (again["ETag"], again["LastModified"]) == (landed["ETag"], landed["LastModified"])
     assert set(runs) <= set(_runs(state))
+    after = _status_json(env)
+    assert [o for o in after["objects"] if o["key"] == small] == [entry]  # the ledger survived
 
     # `landfall dev` on the running stack, stopped by Ctrl-C (SIGINT), stops all of it too
     log = (tmp_path / "dev.log").open("wb")
