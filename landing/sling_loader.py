@@ -105,7 +105,9 @@ def duckdb_csv_options(zone: ZoneSpec) -> dict[str, Any] | None:
         "target_options",
     }:
         return None
-    options: dict[str, Any] = {"all_varchar": True, "header": True}
+    # quoting as Sling and the validator read it (RFC 4180), never sniffed: a sniffer that sees
+    # no quote in the first file would split a quoted "39,1mm" in the next one
+    options: dict[str, Any] = {"all_varchar": True, "header": True, "quote": '"', "escape": '"'}
     source_options = stream.get("source_options") or {}
     for name, value in source_options.items():
         mirror = _DUCKDB_CSV_OPTIONS.get(name)

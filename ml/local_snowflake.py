@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
-import itertools
 import logging
 import socket
 import threading
@@ -32,7 +31,8 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-_DATABASE_PREFIX = "LANDFALL_WAREHOUSE_"
+from landing.identifiers import validate_identifier
+
 _STARTUP_SECONDS = 30.0
 # Short enough that a query fakesnow cannot serve fails the step within minutes instead of the
 # connector retrying for ever; long enough for a full rescoring of a large dev warehouse.
@@ -145,6 +145,10 @@ def _classes() -> tuple[type, type, type]:
         def attach(self, path: Path, name: str) -> None:
             literal = "'" + str(path).replace("'", "''") + "'"
             with self._lock:
+                if name in self._connections:
+                    raise RuntimeError(
+                        f"{path} is already open in this process: close its session first"
+                    )
                 self.duck_conn.execute(f'ATTACH {literal} AS "{name}"')
                 self._connections[name] = []
 
@@ -224,7 +228,6 @@ class _Server:
 
 _server: _Server | None = None
 _server_lock = threading.Lock()
-_names = itertools.count(1)
 
 
 def _running_server() -> _Server:
@@ -250,7 +253,10 @@ class LocalSnowflake:
         # As duckdb.connect would: a missing file is created (an empty warehouse).
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._server = _running_server()
-        self.database = f"{_DATABASE_PREFIX}{next(_names)}"
+        # Attached under the name DuckDB itself gives the file (its stem): dbt-duckdb's views
+        # name their tables with that catalog ("warehouse"."raw"."events"), so any other name
+        # leaves every view unresolvable. One open session per file and process.
+        self.database = validate_identifier(self.path.stem, "warehouse file name").upper()
         self._server.warehouses.attach(self.path, self.database)
         try:
             self.session = Session.builder.configs(

@@ -18,7 +18,7 @@ from landing.sling_loader import duckdb_csv_options
 from landing.validation import BadFileError, check_content
 from landing.zones import ZoneConfigError, load_zone
 from tests.landing.helpers import ingest, tick
-from tests.landing.test_snowflake_path import snowflake  # noqa: F401,F811 - the fakesnow fixture
+from tests.landing.test_snowflake_path import snowflake, stand_in  # noqa: F401,F811 - the fakesnow fixtures
 
 HEADERS = {
     "studyName": "study_name",

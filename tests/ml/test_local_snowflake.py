@@ -226,3 +226,20 @@ def test_the_file_is_held_while_open_and_released_on_close(
         warehouse.close()
     with duckdb.connect(str(path)) as con:
         assert con.execute("SELECT count(*) FROM marts.fct_orders").fetchone() == (8,)
+
+
+def test_dbt_views_resolve_their_catalog(tmp_path: Path) -> None:
+    """dbt-duckdb's views name their tables with the file's own catalog
+    ("warehouse"."raw"."orders"): the session attaches the file under that name, so reading a
+    staging view through Snowpark works as on Snowflake."""
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE SCHEMA staging")
+        con.execute("CREATE TABLE raw.orders AS SELECT 1 AS order_id, 2.5 AS amount")
+        con.execute('CREATE VIEW staging.stg_orders AS SELECT * FROM "warehouse"."raw"."orders"')
+    with SnowparkWarehouse.local(path) as wh:
+        rows = wh.read_table("staging", "stg_orders").collect()
+        with pytest.raises(RuntimeError, match="already open in this process"):
+            SnowparkWarehouse.local(path)
+    assert [(r["ORDER_ID"], float(r["AMOUNT"])) for r in rows] == [(1, 2.5)]

@@ -24,6 +24,10 @@ def test_the_zones_component_builds_every_zone_under_its_usual_keys() -> None:
         "landing_orders_sensor",
         "landing_customers_sensor",
         "landing_events_sensor",
+        # retention prunes each zone's partition set on its own cadence
+        "landing_orders_retention",
+        "landing_customers_retention",
+        "landing_events_retention",
     }
     assert {j.name for j in defs.jobs or []} == {
         "ingest_orders_job",
