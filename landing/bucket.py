@@ -16,7 +16,7 @@ class LandingBucket(dg.ConfigurableResource):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
 
-    def _boto(self, service: str) -> Any:
+    def _boto(self, service: str) -> Any:  # SQS: dagster-aws has no SQS resource
         import boto3
         from botocore.config import Config
 
@@ -30,8 +30,18 @@ class LandingBucket(dg.ConfigurableResource):
         )
 
     def client(self) -> Any:
-        """S3 client for the landing bucket."""
-        return self._boto("s3")
+        """S3 client for the landing bucket: dagster-aws's S3 resource builds it (its
+        retries, endpoint and credentials), so the bucket is configured as Dagster users
+        configure S3."""
+        from dagster_aws.s3 import S3Resource
+
+        return S3Resource(
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            max_attempts=5,
+        ).get_client()
 
     def sqs_client(self) -> Any:
         """SQS client for zones in event mode."""
