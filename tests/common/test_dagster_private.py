@@ -368,7 +368,11 @@ def test_the_code_server_health_check_answers_once_serving(tmp_path: Path) -> No
         assert cli.returncode == 0, cli.stdout + cli.stderr  # the public check agrees
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a loaded machine: the shutdown is not under test
+            server.kill()
+            server.wait(timeout=30)
 
 
 def test_dagsters_clock_is_the_one_freeze_time_moves() -> None:
