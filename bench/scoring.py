@@ -20,7 +20,7 @@ CUSTOMERS = 1_000_000
 SCORED_AT = "2024-06-01 12:00:00"
 
 
-def _write_features(path: Path, customers: int) -> None:
+def write_features(path: Path, customers: int) -> None:
     """A deterministic features table (the prior's six features) for ``customers`` rows."""
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA features")
@@ -71,7 +71,7 @@ def measure(customers: int = CUSTOMERS) -> tuple[float, float, float]:
     """
     with tempfile.TemporaryDirectory(prefix="landfall-bench-scoring-") as tmp:
         path = Path(tmp) / "warehouse.duckdb"
-        _write_features(path, customers)
+        write_features(path, customers)
         with duckdb.connect(str(path)) as con:
             con.execute("CREATE SCHEMA ml")
 

@@ -16,6 +16,7 @@ import duckdb
 import pytest
 from snowflake.snowpark.types import DoubleType, StringType, StructField, StructType
 
+from bench.scoring import write_features
 from ml.local_snowflake import LocalSnowflake, _classes, _keeping_null_timestamps
 from ml.scoring import DEFAULT_MODEL, score
 from ml.warehouse_io import SnowparkWarehouse
@@ -157,30 +158,11 @@ def test_classes_are_fakesnow_subclasses() -> None:
 # --- the route ------------------------------------------------------------------------------
 
 
-def _features_table(path: Path, customers: int) -> None:
-    with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA features")
-        con.execute(
-            """
-            CREATE TABLE features.churn AS
-            SELECT i AS customer_id,
-                   (hash(i, 1) % 366)::DOUBLE AS recency_days,
-                   (hash(i, 2) % 12)::DOUBLE AS frequency,
-                   (hash(i, 3) % 100000)::DOUBLE / 100 AS monetary,
-                   (hash(i, 4) % 20000)::DOUBLE / 100 AS avg_basket,
-                   (hash(i, 5) % 80)::DOUBLE AS engagement,
-                   (hash(i, 6) % 1000)::DOUBLE / 1000 AS checkout_rate
-            FROM range(?) AS t(i)
-            """,
-            [customers],
-        )
-
-
 def test_scores_equal_plain_duckdb_sql_to_1e9(tmp_path: Path) -> None:
     """The Snowpark scoring code through fakesnow gives the formula's scores as plain SQL does."""
     path = tmp_path / "w.duckdb"
     customers = 5_000
-    _features_table(path, customers)
+    write_features(path, customers)  # the scoring benchmark's table
     with SnowparkWarehouse.local(path) as warehouse:
         scored = score(warehouse.read_table("features", "churn"), DEFAULT_MODEL, SCORED_AT)
         warehouse.write_table(scored, "ml", "customer_scores")
