@@ -50,46 +50,54 @@ def _quote_duckdb(name: str) -> str:
     return '"' + validate_identifier(name).lower() + '"'
 
 
-def _duckdb_type(data_type: DataType) -> str:
-    if isinstance(data_type, LongType | IntegerType | ShortType | ByteType):
-        return "BIGINT"
-    if isinstance(data_type, DoubleType | FloatType):
-        return "DOUBLE"
-    if isinstance(data_type, DecimalType):
-        return f"DECIMAL({data_type.precision}, {data_type.scale})"
-    if isinstance(data_type, StringType):
-        return "VARCHAR"
-    if isinstance(data_type, BooleanType):
-        return "BOOLEAN"
-    if isinstance(data_type, DateType):
-        return "DATE"
-    if isinstance(data_type, TimestampType):
-        if data_type.tz in (TimestampTimeZone.TZ, TimestampTimeZone.LTZ):
-            return "TIMESTAMPTZ"
-        return "TIMESTAMP"
-    raise TypeError(f"Snowpark type {data_type!r} has no DuckDB mapping here")
+# Each warehouse's spelling of the Snowpark types the ML tables use.
+_TYPE_NAMES = {
+    "duckdb": {
+        "integer": "BIGINT",
+        "float": "DOUBLE",
+        "decimal": "DECIMAL({precision}, {scale})",
+        "string": "VARCHAR",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
+        "timestamp_tz": "TIMESTAMPTZ",
+        "timestamp_ltz": "TIMESTAMPTZ",
+    },
+    "snowflake": {
+        "integer": "NUMBER(38,0)",
+        "float": "FLOAT",
+        "decimal": "NUMBER({precision},{scale})",
+        "string": "VARCHAR",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP_NTZ",
+        "timestamp_tz": "TIMESTAMP_TZ",
+        "timestamp_ltz": "TIMESTAMP_LTZ",
+    },
+}
 
 
-def _snowflake_type(data_type: DataType) -> str:
+def _sql_type(data_type: DataType, warehouse: Literal["duckdb", "snowflake"]) -> str:
+    names = _TYPE_NAMES[warehouse]
     if isinstance(data_type, LongType | IntegerType | ShortType | ByteType):
-        return "NUMBER(38,0)"
+        return names["integer"]
     if isinstance(data_type, DoubleType | FloatType):
-        return "FLOAT"
+        return names["float"]
     if isinstance(data_type, DecimalType):
-        return f"NUMBER({data_type.precision},{data_type.scale})"
+        return names["decimal"].format(precision=data_type.precision, scale=data_type.scale)
     if isinstance(data_type, StringType):
-        return "VARCHAR"
+        return names["string"]
     if isinstance(data_type, BooleanType):
-        return "BOOLEAN"
+        return names["boolean"]
     if isinstance(data_type, DateType):
-        return "DATE"
+        return names["date"]
     if isinstance(data_type, TimestampType):
         if data_type.tz == TimestampTimeZone.TZ:
-            return "TIMESTAMP_TZ"
+            return names["timestamp_tz"]
         if data_type.tz == TimestampTimeZone.LTZ:
-            return "TIMESTAMP_LTZ"
-        return "TIMESTAMP_NTZ"
-    raise TypeError(f"Snowpark type {data_type!r} has no Snowflake mapping here")
+            return names["timestamp_ltz"]
+        return names["timestamp"]
+    raise TypeError(f"Snowpark type {data_type!r} has no {warehouse} mapping here")
 
 
 def _single_query(df: DataFrame) -> str:
@@ -243,7 +251,8 @@ class SnowparkWarehouse:
         names = [_column_name(f).upper() for f in fields]
         quoted = ", ".join(f'"{n}"' for n in names)
         columns = ", ".join(
-            f'"{n}" {_snowflake_type(f.datatype)}' for n, f in zip(names, fields, strict=True)
+            f'"{n}" {_sql_type(f.datatype, "snowflake")}'
+            for n, f in zip(names, fields, strict=True)
         )
         schema_sql = f'"{schema.upper()}"'
         target = f'{schema_sql}."{table.upper()}"'
@@ -297,7 +306,8 @@ class SnowparkWarehouse:
         fields = df.schema.fields
         names = [_column_name(f) for f in fields]
         columns = ", ".join(
-            f'"{name}" {_duckdb_type(f.datatype)}' for name, f in zip(names, fields, strict=True)
+            f'"{name}" {_sql_type(f.datatype, "duckdb")}'
+            for name, f in zip(names, fields, strict=True)
         )
         database = f'"{self._local.database}"'
         staging_name = f"{table.lower()}__landfall_incoming"
