@@ -35,6 +35,8 @@ def _asset_names(project: DbtProject) -> set[str]:
     return {key.path[-1] for key in graph.materializable_asset_keys}
 
 
+# about a minute of dbt parses and definition loads: `make test-slow`
+@pytest.mark.slow
 def test_manifest_and_definitions_follow_edits_renames_and_deletions(
     project: DbtProject,
 ) -> None:
