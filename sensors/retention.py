@@ -153,14 +153,15 @@ def removable_within_budget(
 
 
 def _run_partitions(
-    instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey
+    instance: dg.DagsterInstance, run_id: str, asset_keys: set[dg.AssetKey]
 ) -> set[str] | None:
-    """The partitions of `asset_key` the run planned or materialized; None when the run has an
-    event of another asset or one without a partition (not ours to delete)."""
+    """The partitions of the zone's assets (`asset_keys`: its table and any child tables) the
+    run planned or materialized; None when the run has an event of another asset or one without
+    a partition (not ours to delete)."""
     keys: set[str] = set()
     for record in instance.get_records_for_run(run_id, of_type=RUN_EVENTS).records:
         event = record.event_log_entry.dagster_event
-        if event is None or event.asset_key != asset_key:
+        if event is None or event.asset_key not in asset_keys:
             return None
         if event.partition is not None:
             keys.add(event.partition)
@@ -183,7 +184,7 @@ def forget_runs(
     examined ones that stay (unfinished, or holding a registered partition)."""
     budget = zone.retention.forget_runs_per_tick
     examined, rest = list(watched[:budget]), list(watched[budget:])
-    asset_key = dg.AssetKey(zone.asset_key_path)
+    asset_keys = {dg.AssetKey(k) for k in zone.table_keys}
     runs = {
         run.run_id: run
         for chunk in _chunks(examined)
@@ -198,7 +199,7 @@ def forget_runs(
         if not run.is_finished:
             stay.append(run_id)
             continue
-        keys = _run_partitions(instance, run_id, asset_key)
+        keys = _run_partitions(instance, run_id, asset_keys)
         if keys is not None:
             keys_of[run_id] = keys
     every_key = sorted(set().union(*keys_of.values())) if keys_of else []
