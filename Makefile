@@ -79,7 +79,7 @@ bench-scoring: setup
 
 # a zone at 1,000 and at 1,000,000 objects (needs PostgreSQL at 127.0.0.1:5432; ~10 min)
 bench-scale: setup
-	$(BIN)/python -m bench scale
+	$(BIN)/python -m bench scale --scale-keep 1000
 
 # 1,000 files through the whole cascade vs the naive mode (about an hour on 2 cores)
 bench-burst: setup

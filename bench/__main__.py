@@ -30,8 +30,9 @@ def main() -> None:
     parser.add_argument(
         "--scale-keep",
         type=int,
-        default=None,
-        help="scale: partitions retention keeps (default: the zone's keep_partitions)",
+        default=1000,
+        help="scale: partitions retention keeps at both sizes (default 1000, the small size: "
+        "only the objects received differ)",
     )
     args = parser.parse_args()
     selected = set(

@@ -1,8 +1,9 @@
 """The one place the benchmarks write Dagster's storage tables directly (Postgres instance).
 
-Why: the scale benchmark needs a zone whose history holds a million materialized partitions.
-Dagster's API writes one event per call (`report_runless_asset_event`, a few ms each: about an
-hour for a million). Here one real event is written through the API and copied set-wise inside
+Why: the scale benchmark needs a zone with a million objects whose partition set (and
+materialization history) is what retention leaves; Dagster's API writes one event or partition
+per call (`report_runless_asset_event`, a few ms each: minutes for the kept ones, about an hour
+for a million). Here one real event is written through the API and copied set-wise inside
 Postgres (`INSERT … SELECT` over `generate_series`), so every copied row is what Dagster itself
 wrote apart from its partition key; partitions are registered the same way. Nothing else in the
 project touches these tables, and only tables Dagster's own API fills are written

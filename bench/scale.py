@@ -1,10 +1,20 @@
-"""`scale 1M objects`: a zone whose ledger holds a million objects and whose dynamic partition
-set has been through retention, against the same zone at a thousand objects, in the same run.
+"""`scale 1M objects`: a zone whose ledger holds a million objects and whose Dagster state is
+what its retention leaves, against the same zone at a thousand objects, in the same run.
 
-Each size gets its own Postgres database (a Dagster instance) and DuckDB warehouse. The history
-is bulk-registered (bench/dagster_bulk.py): N ledger rows, N materializations of the zone asset,
-and the partition set as the zone's retention sensor leaves it (the newest `keep_partitions`
-keys). The objects themselves are not in S3: only the new ones the measured ticks find are.
+Each size gets its own Postgres database (a Dagster instance) and DuckDB warehouse. Both sizes
+keep the same number of partitions (`--scale-keep`, default KEEP = 1,000, the small zone's size),
+so the only thing that differs between them is how many objects the zone has received:
+- the ledger: N rows, one loaded version per object (set-wise, in DuckDB);
+- the dynamic partition set: the newest `keep` keys (bench/dagster_bulk.py), as the retention
+  sensor leaves it;
+- Dagster's event history: materializations of those kept partitions only, as retention with
+  `forget_runs` leaves it (it deletes the runs of removed partitions). The oldest IN_RUNS kept
+  partitions are materialized by real runs (`dg.materialize` of a stand-in with the zone asset's
+  key and partitions, PER_RUN partitions a run, tagged as the landing sensor tags a per-tick
+  run; its step records the partitions without loading anything, since retention reads only
+  Dagster's records of a run); the rest are runless materializations copied set-wise from one
+  the API wrote. The objects themselves are not in S3: only the new ones the measured ticks
+  find are.
 
 Operations, timed at both sizes (ratio = time at the small size ÷ time at the large size):
 - sensor tick: the zone's landing sensor finds 100 new objects (cursor past everything
@@ -15,9 +25,12 @@ Operations, timed at both sizes (ratio = time at the small size ÷ time at the l
   whole history when the partition set changed) and, cached, the ones after it;
 - one automation tick (ingestion + transformation assets) after the new objects land.
 The row's ratio is the lowest of them (target ≥ 0.5: every operation flat within 2×). Retention
-itself (sensors/retention.py) is timed on the large zone: one tick of its sensor after the
-measured ticks (what they added beyond the limit), and one over a backlog of CATCH_UP more
-(a tenth of the zone at small sizes).
+itself (sensors/retention.py) is timed on the large zone, each tick with the daemon's removals:
+one after the measured ticks (it removes what they added beyond the limit, the oldest kept
+partitions, which real runs materialized, and records those runs), one over a backlog of
+CATCH_UP more (a tenth of the zone at small sizes; it deletes the recorded runs and removes the
+backlog), and one more that deletes the runs the backlog's removal recorded. Every zone run is
+gone at the end, or the benchmark fails.
 """
 
 from __future__ import annotations
@@ -43,6 +56,9 @@ from landing.zones import ZoneSpec, load_zones
 NEW = 100
 REPEATS = 3
 CATCH_UP = 1_000
+KEEP = 1_000  # partitions retention keeps at both sizes (the small zone's size)
+IN_RUNS = 500  # the oldest kept partitions materialized by real runs (retention forgets them)
+PER_RUN = 50
 ZONE = "orders"
 GRAPHQL = """query Zone($key: AssetKeyInput!) {
   assetNodeOrError(assetKey: $key) { ... on AssetNode {
@@ -172,7 +188,7 @@ def measure(
     s3,
     bucket: str,
     root: Path,
-    keep: int | None = None,
+    keep: int = KEEP,
     database_prefix: str = "landfall_bench_scale",
 ) -> Figures:
     """Build the zone at `size` objects under `root` and time each operation."""
@@ -181,10 +197,9 @@ def measure(
     from orchestration.components.landing_zones import zone_job_name, zone_partitions
     from sensors.landing import build_landing_sensor
 
-    if keep is not None:
-        zone = zone.model_copy(
-            update={"retention": zone.retention.model_copy(update={"keep_partitions": keep})}
-        )
+    zone = zone.model_copy(
+        update={"retention": zone.retention.model_copy(update={"keep_partitions": keep})}
+    )
     pg = dagster_bulk.Postgres()
     database = f"{database_prefix}_{size}"
     home, warehouse = root / f"home-{size}", root / f"warehouse-{size}.duckdb"
@@ -200,14 +215,24 @@ def measure(
         instance.report_runless_asset_event(
             dg.AssetMaterialization(asset_key, partition=dagster_bulk.TEMPLATE)
         )
-    dagster_bulk.copy_materializations(pg, database, asset_key.to_string(), zone.prefix, 0, size)
+    in_runs = min(IN_RUNS, retained)
     dagster_bulk.register_partitions(
         pg, database, zone.partitions_name, zone.prefix, size - retained, size
     )
+    dagster_bulk.copy_materializations(
+        pg, database, asset_key.to_string(), zone.prefix, size - retained + in_runs, size
+    )
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = _zone_runs(
+            instance,
+            zone,
+            partitions,
+            [object_key(zone, i) for i in range(size - retained, size - retained + in_runs)],
+        )
     _ledger(warehouse, zone, size)
     print(
-        f"  {size:,} objects registered ({retained:,} partitions kept) in "
-        f"{time.perf_counter() - started:.1f} s"
+        f"  {size:,} objects registered ({retained:,} partitions kept, the oldest {in_runs:,} "
+        f"materialized by {runs} runs) in {time.perf_counter() - started:.1f} s"
     )
 
     os.environ["DAGSTER_HOME"] = str(home)
@@ -305,21 +330,63 @@ def measure(
     return figures
 
 
+def _zone_runs(
+    instance: dg.DagsterInstance,
+    zone: ZoneSpec,
+    partitions: dg.DynamicPartitionsDefinition,
+    keys: list[str],
+) -> int:
+    """Real runs materializing `keys` (registered), PER_RUN a run, tagged as the landing sensor
+    tags a per-tick run. The step records its partitions without loading anything: retention
+    reads only Dagster's records of a run. Returns the number of runs."""
+    from common.dagster_private import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    @dg.asset(key=dg.AssetKey(list(zone.asset_key_path)), partitions_def=partitions)
+    def stand_in() -> dg.MaterializeResult:
+        return dg.MaterializeResult()
+
+    blocks = [keys[i : i + PER_RUN] for i in range(0, len(keys), PER_RUN)]
+    for block in blocks:
+        dg.materialize(
+            [stand_in],
+            instance=instance,
+            tags={
+                "landfall/zone": zone.name,
+                "landfall/files": str(len(block)),
+                ASSET_PARTITION_RANGE_START_TAG: block[0],
+                ASSET_PARTITION_RANGE_END_TAG: block[-1],
+            },
+        )
+    return len(blocks)
+
+
 def _retention(pg, database, zone, instance, partitions, registered_up_to: int) -> str:
-    """Ticks of the zone's retention sensor on the large zone, each applied as the daemon does:
-    one after the measured ticks, one over a backlog of CATCH_UP more handled partitions."""
+    """Ticks of the zone's retention sensor on the large zone, its cursor carried and each
+    applied as the daemon does: one after the measured ticks, one over a backlog of CATCH_UP
+    more handled partitions, one that deletes the runs the backlog's removal recorded."""
     from sensors.retention import build_retention_sensor
 
     sensor = build_retention_sensor(zone, partitions)
+    cursor: str | None = None
+    zone_runs = dg.RunsFilter(tags={"landfall/zone": zone.name})
 
-    def prune() -> tuple[float, int]:
+    def prune() -> tuple[float, int, int, float]:
+        """(seconds, partitions removed, runs deleted, of the seconds the sensor's own)."""
+        nonlocal cursor
+        runs_before = instance.get_runs_count(zone_runs)
         started = time.perf_counter()
-        result = sensor(dg.build_sensor_context(instance=instance))
+        result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        evaluated = time.perf_counter() - started
         _apply(instance, result)
+        elapsed = time.perf_counter() - started
+        cursor = result.cursor
         removed = sum(len(r.partition_keys) for r in result.dynamic_partitions_requests or [])
-        return time.perf_counter() - started, removed
+        return elapsed, removed, runs_before - instance.get_runs_count(zone_runs), evaluated
 
-    steady, steady_n = prune()
+    steady, steady_n, steady_runs, steady_eval = prune()
     catch_up_size = min(CATCH_UP, registered_up_to // 10)
     start = registered_up_to
     asset = dg.AssetKey(list(zone.asset_key_path)).to_string()
@@ -329,10 +396,17 @@ def _retention(pg, database, zone, instance, partitions, registered_up_to: int) 
     dagster_bulk.register_partitions(
         pg, database, zone.partitions_name, zone.prefix, start, start + catch_up_size
     )
-    catch_up, catch_up_n = prune()
+    catch_up, catch_up_n, catch_up_runs, catch_up_eval = prune()
+    last, last_n, last_runs, _ = prune()
+    left = instance.get_runs_count(zone_runs)
+    if left or last_n:
+        raise AssertionError(f"retention left {left} zone runs, removed {last_n} on its last tick")
     return (
-        f"retention tick {steady:.2f} s removing {steady_n}, {catch_up:.1f} s removing "
-        f"{catch_up_n:,} ({catch_up_n / catch_up:,.0f} partitions/s)"
+        f"retention tick {steady:.2f} s removing {steady_n} partitions (deleting "
+        f"{steady_runs} runs; sensor {steady_eval:.2f} s, the rest the daemon's removals), "
+        f"{catch_up:.1f} s removing {catch_up_n:,} ({catch_up_n / catch_up:,.0f} partitions/s) "
+        f"and deleting {catch_up_runs} runs (sensor {catch_up_eval:.2f} s), "
+        f"{last:.2f} s deleting {last_runs} runs"
     )
 
 
@@ -340,15 +414,14 @@ def run(
     s3,
     bucket: str,
     sizes: tuple[int, int] = (1_000, 1_000_000),
-    keep: int | None = None,
+    keep: int = KEEP,
     database_prefix: str = "landfall_bench_scale",
 ) -> None:
     """Measure both sizes and record the row; the environment, the databases and the temporary
     folder are left as found (tests/bench/test_isolation.py), whatever happens."""
     small, large = sizes
     zone = next(z for z in load_zones() if z.name == ZONE)
-    keep_shown = keep or zone.retention.keep_partitions
-    print(f"scale: zone {ZONE} at {small:,} and {large:,} objects (retention keeps {keep_shown:,})")
+    print(f"scale: zone {ZONE} at {small:,} and {large:,} objects (retention keeps {keep:,})")
     saved = {
         k: os.environ.get(k) for k in ("DAGSTER_HOME", "LANDFALL_WAREHOUSE_PATH", "LANDFALL_BUCKET")
     }
@@ -390,7 +463,9 @@ def run(
         f"scale {label} objects",
         "; ".join(f"{op} {s * 1000:.0f} ms" for op, s in results[large].seconds.items())
         + f"; {retention}; Dagster's partition status rebuilt from the history in "
-        + f"{results[large].notes['status cache']} (partitions kept {results[large].partitions:,})",
+        + f"{results[large].notes['status cache']} (partitions kept at both sizes "
+        + f"{results[large].partitions:,}; Dagster's history is what retention with forget_runs "
+        + "leaves: the kept partitions' materializations)",
         f"same zone at {small:,} objects: "
         + "; ".join(f"{op} {s * 1000:.0f} ms" for op, s in results[small].seconds.items()),
         ratios[worst],

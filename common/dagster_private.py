@@ -43,12 +43,15 @@ from dagster._core.execution.context.system import StepExecutionContext
 # them out would miss a status a later Dagster adds.
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
-# A partition-range run is requested with these tags: RunRequest has no partition_key_range
+# A partition-range run is requested with the range tags: RunRequest has no partition_key_range
 # argument (only a read-only property decoding these tags), and Dagster's own backfills mark
-# ranges this way.
+# ranges this way. A single-partition run carries its key in PARTITION_NAME_TAG, which Dagster
+# exports no constant for: retention finds the runs of the partitions it removes by these tags
+# (a failed or crashed run wrote no materialization to find it by).
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
 )
 
 # Dagster's clock. Its freshness daemon judges FreshnessPolicies by it, so the freshness
@@ -101,6 +104,7 @@ def add_asset_metadata_by_partition(
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "PARTITION_NAME_TAG",
     "IN_PROGRESS_RUN_STATUSES",
     "StepExecutionContext",
     "MAX_ENTITIES",

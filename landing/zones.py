@@ -57,7 +57,16 @@ class RetentionSpec(BaseModel):
     Partitions beyond the newest `keep_partitions` are removed once materialized (loaded or
     quarantined) by the zone's retention sensor, every `interval_seconds`; a partition whose
     run failed stays until it is handled. A removed key that
-    is uploaded again is registered again and loads like a new object."""
+    is uploaded again is registered again and loads like a new object.
+
+    With `forget_runs` (default), the retention sensor also deletes, in a later tick, the
+    finished runs whose partitions are all removed (`DagsterInstance.delete_run`: the run and
+    its event log), at most `forget_runs_per_tick` per tick. Dagster rebuilds an asset's
+    partition status from its whole materialization history whenever the partition set
+    changes, so without this that history, and the first UI query after each landing tick,
+    grows with every object the zone ever received. What is lost: the run pages and logs of
+    removed objects; the ledger keeps each object's key, ETag, state, rows, reason and times.
+    A run that still holds a kept partition, or has not finished, stays."""
 
     model_config = ConfigDict(extra="forbid")
     keep_partitions: int = Field(default=50_000, ge=1)
@@ -65,6 +74,10 @@ class RetentionSpec(BaseModel):
     remove_per_tick: int = Field(default=10_000, ge=1)
     # how often the zone's retention sensor runs (sensors/retention.py)
     interval_seconds: int = Field(default=300, ge=30)
+    # delete the runs of removed partitions (bounds Dagster's history; see above)
+    forget_runs: bool = True
+    # at most this many runs examined (and deleted) per tick: each delete is a few statements
+    forget_runs_per_tick: int = Field(default=500, ge=1)
 
 
 _LAG = re.compile(r"^(\d+)\s*([smhd])$")

@@ -47,6 +47,8 @@ USES = {
     "partition range",
     "ASSET_PARTITION_RANGE_END_TAG": "sensors/landing.py requesting one run for a tick's "
     "partition range",
+    "PARTITION_NAME_TAG": "sensors/retention.py finding the runs of the partitions it removes "
+    "(a failed run of one partition wrote no materialization to find it by)",
     "CachingInstanceQueryer": "on_upstream_change reading the unfinished runs once per tick "
     "(keyed on the tick's queryer)",
     "StepExecutionContext": "the landing step adding each object's metadata to its partition's "
@@ -153,6 +155,22 @@ def test_the_partition_range_tags_are_the_ones_runs_and_backfills_read() -> None
             # Dagster's public RunRequest reads the range back from exactly these tags
             request = dg.RunRequest(run_key="r", tags={start: "a", end: "c"})
             assert request.partition_key_range == dg.PartitionKeyRange("a", "c")
+
+
+def test_the_partition_tag_is_the_one_a_partition_run_carries() -> None:
+    tag = load("PARTITION_NAME_TAG")
+    with pinned("PARTITION_NAME_TAG"):
+        assert tag == "dagster/partition", repr(tag)
+        partitions = dg.StaticPartitionsDefinition(["a", "b"])
+
+        @dg.asset(partitions_def=partitions)
+        def part() -> None: ...
+
+        with dg.instance_for_test() as instance:
+            result = dg.materialize([part], partition_key="b", instance=instance)
+            # a run's tags are what retention searches by (RunsFilter(tags=...))
+            runs = instance.get_runs(dg.RunsFilter(tags={tag: ["b"]}))
+            assert [r.run_id for r in runs] == [result.run_id]
 
 
 def test_in_progress_run_statuses_are_the_unfinished_ones() -> None:
