@@ -53,7 +53,7 @@ define run_pytest
 endef
 
 test: setup stand-in
-	$(call run_pytest,--durations=15)
+	$(call run_pytest,-n 2 --dist loadfile --durations=15)
 
 test-slow: setup stand-in
 	$(call run_pytest,-m slow)
