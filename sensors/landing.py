@@ -30,8 +30,20 @@ def runs_mode(zone: ZoneSpec) -> RunsMode:
     return settings.landing_runs() or zone.sensor.runs  # type: ignore[return-value]
 
 
+# Dagster's documented run priority tag: the queue launches higher first, and a step's claim on
+# a pool slot (the warehouse pool) is ranked by it too. Landing first: during a burst a landing
+# run created after a dbt or scoring run was requested would otherwise wait behind it, and the
+# files it holds would then cascade one whole dbt + scoring round later.
+PRIORITY_TAG = "dagster/priority"
+LANDING_PRIORITY = 10
+
+
 def _tags(zone: ZoneSpec, objects: Sequence[LandedObject]) -> dict[str, str]:
-    tags = {"landfall/zone": zone.name, "landfall/files": str(len(objects))}
+    tags = {
+        "landfall/zone": zone.name,
+        "landfall/files": str(len(objects)),
+        PRIORITY_TAG: str(LANDING_PRIORITY),
+    }
     if len(objects) == 1:
         tags["landfall/etag"] = objects[0].etag
     return tags
