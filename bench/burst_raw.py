@@ -88,6 +88,7 @@ def run(s3, s3_endpoint: str, folder: Path, files: int | None = None) -> None:
     bucket = "bench-burst-raw"
     s3.create_bucket(Bucket=bucket)
     dropped = _files(files)
+    load_before = os.getloadavg()[0]
     # the marts join every zone: the scores need one cascaded file per zone before the burst
     warm_up = burst.burst_files(3, batch="raw-warm-up")[0] if cascade else None
     print(
@@ -125,6 +126,7 @@ def run(s3, s3_endpoint: str, folder: Path, files: int | None = None) -> None:
         f"one Sling stream over the same {files} objects {anchor_s:,.1f} s",
         anchor_s / last_row,
         TARGET,
+        load_before=load_before,
     )
 
 

@@ -14,8 +14,16 @@ HEADER = [
 ]
 
 
-def record(name: str, ours: str, baseline: str, ratio: float, target: str) -> None:
-    """Insert or replace the row named `name`."""
+def record(
+    name: str,
+    ours: str,
+    baseline: str,
+    ratio: float,
+    target: str,
+    load_before: float | None = None,
+) -> None:
+    """Insert or replace the row named `name`. `load_before`: the load when the measurement
+    started, for a benchmark whose own processes load the machine (a burst)."""
     rows: dict[str, str] = {}
     if RESULTS.exists():
         for line in RESULTS.read_text().splitlines():
@@ -25,6 +33,8 @@ def record(name: str, ours: str, baseline: str, ratio: float, target: str) -> No
     shown = f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"  # 0.002 is not 0.00
     # the machine's load beside the figure: a ratio measured on a busy machine is not a pass
     load = f"load {os.getloadavg()[0]:.2f}"
+    if load_before is not None:
+        load = f"load {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} after"
     rows[name] = f"| {name} | {ours} ({load}) | {baseline} | {shown} | {target} | {date.today()} |"
     body = [rows[k] for k in sorted(rows)]
     RESULTS.write_text(
