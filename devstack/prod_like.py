@@ -153,7 +153,7 @@ def prod_like_stack(
         yield ProdLikeStack(settings, env, s3, snowflake_port)
     finally:
         if fakesnow is not None:
-            stop(fakesnow)
+            snowflake_stand_in.stop_fakesnow(fakesnow)
         stop(s3_server)
 
 

@@ -55,6 +55,15 @@ def start_fakesnow(port: int, log_path: Path, timeout_s: float = 90) -> subproce
             time.sleep(0.1)
 
 
+def stop_fakesnow(proc: subprocess.Popen) -> None:
+    """Stop the stand-in. Its web server waits for the connector's idle keep-alive connections
+    before exiting on SIGTERM (it was still waiting after 30 s); the stand-in keeps nothing worth
+    a graceful shutdown, so it gets a short grace before SIGKILL."""
+    from devstack.stack import stop
+
+    stop(proc, timeout_s=2)
+
+
 def snowflake_environment(port: int) -> dict[str, str]:
     """The variables that point the platform's Snowflake code at the stand-in; on a real
     account the same names carry the account's values (and no host/port/protocol)."""

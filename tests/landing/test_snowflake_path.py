@@ -13,7 +13,6 @@ import pytest
 
 from devstack import snowflake_stand_in
 from devstack.local_stack import free_port
-from devstack.stack import stop
 from landing import ingest as landing_ingest
 from landing import ledger, raw_load
 from landing.snowflake_warehouse import SnowflakeWarehouse
@@ -58,7 +57,7 @@ def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnowflakeWare
                     con.execute(f"CREATE DATABASE IF NOT EXISTS {snowflake_stand_in.DATABASE}")
                 yield warehouse
     finally:
-        stop(server)
+        snowflake_stand_in.stop_fakesnow(server)
 
 
 @pytest.fixture
