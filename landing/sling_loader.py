@@ -49,6 +49,10 @@ class SlingRunError(RuntimeError):
     """Sling failed after the file passed validation: treated as transient and retried."""
 
 
+class SlingStuckError(SlingRunError):
+    """A Sling process outlived its timeout and was stopped."""
+
+
 @dataclass(frozen=True)
 class ScratchStage:
     """Sling's output for one object: table `main.stage` in the DuckDB file `path`."""
@@ -194,7 +198,9 @@ def _finish(
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
-        raise SlingRunError(f"sling took over {timeout:.0f} s for {object_url}; stopped") from None
+        raise SlingStuckError(
+            f"sling took over {timeout:.0f} s for {object_url}; stopped"
+        ) from None
     output = (folder / "sling.log").read_text(encoding="utf-8", errors="replace")
     output = re.sub(r"\x1b\[[0-9;]*m", "", output)
     for line in output.splitlines():
@@ -275,6 +281,10 @@ def stage_into_table(
             _kill(proc)
 
 
+def _scratch_connection(scratch: Path) -> dict[str, dict[str, str]]:
+    return {"WAREHOUSE": {"type": "duckdb", "instance": str(scratch), "copy_method": "csv_files"}}
+
+
 def stage_object(
     zone: ZoneSpec, local_copy: Path, folder: Path, log: Callable[[str], None] = print
 ) -> ScratchStage:
@@ -286,15 +296,26 @@ def stage_object(
         scratch = folder / f"stage-{i}.duckdb"
         work = folder / f"sling-{i}"
         work.mkdir()
-        connection = {"type": "duckdb", "instance": str(scratch), "copy_method": "csv_files"}
-        proc = _start(zone, part.as_uri(), SCRATCH_TABLE, {"WAREHOUSE": connection}, work)
+        proc = _start(zone, part.as_uri(), SCRATCH_TABLE, _scratch_connection(scratch), work)
         running.append((proc, scratch))
     timeout = _timeout(local_copy)
+    rows = 0
     try:
-        rows = sum(
-            _finish(proc, folder / f"sling-{i}", local_copy.as_uri(), log, timeout)
-            for i, (proc, _) in enumerate(running)
-        )
+        for i, (proc, scratch) in enumerate(running):
+            try:
+                rows += _finish(proc, folder / f"sling-{i}", local_copy.as_uri(), log, timeout)
+            except SlingStuckError:
+                # Seen rarely with many Sling processes starting at once: one stops before
+                # writing its first batch into its scratch file, and a fresh process of the
+                # same part loads. Once, here, before the step's own retry of every object.
+                log(f"sling made no progress on part {i} of {local_copy.name}; starting it again")
+                work = folder / f"sling-{i}-again"
+                work.mkdir()
+                again = _start(
+                    zone, parts[i].as_uri(), SCRATCH_TABLE, _scratch_connection(scratch), work
+                )
+                running[i] = (again, scratch)
+                rows += _finish(again, work, local_copy.as_uri(), log, _timeout(local_copy))
     finally:
         for proc, _ in running:  # one part failed: do not leave the others running
             if proc.poll() is None:

@@ -131,3 +131,26 @@ def test_objects_staged_at_the_same_moment_keep_their_own_rows(tmp_path: Path) -
     with ThreadPoolExecutor(max_workers=objects) as pool:
         staged = list(pool.map(stage, range(objects)))
     assert staged == [[str(n * 100 + i) for i in range(3)] for n in range(objects)]
+
+
+def test_a_stuck_sling_process_is_started_once_more_and_its_part_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Sling process that outlives its timeout is stopped and its part staged by a fresh
+    process, before the step's own retry. The first timeout here is too short for any run."""
+    local_stack.ensure_duckdb_extensions()
+    zone = next(z for z in load_zones() if z.name == "orders")
+    rows = [[str(i), "1", "2026-10-01 10:00:00", "1.25", "shipped"] for i in range(3)]
+    source = _write(tmp_path / "orders.csv", rows)
+    real_timeout = sling_loader._timeout
+    timeouts = iter([0.001])
+    monkeypatch.setattr(
+        sling_loader, "_timeout", lambda *a: next(timeouts, None) or real_timeout(*a)
+    )
+    lines: list[str] = []
+    staged = sling_loader.stage_object(zone, source, tmp_path, log=lines.append)
+    assert staged.rows == 3
+    assert any("starting it again" in line for line in lines), lines
+    with duckdb.connect(str(staged.path), read_only=True) as con:
+        loaded = con.execute(f"SELECT count(*) FROM {sling_loader.SCRATCH_TABLE}").fetchone()
+    assert loaded == (3,)
