@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from devstack.processes import (
     STACK_ID_VARIABLE,
@@ -28,6 +29,13 @@ time.sleep(600)
 """
 
 
+def _signal_lines(pid: int) -> list[str]:
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        return []
+    return [line for line in status.read_text().splitlines() if line.startswith(("State", "Sig"))]
+
+
 def _start_tree() -> tuple[StackRecord, subprocess.Popen, int]:
     stack_id = uuid.uuid4().hex
     parent = subprocess.Popen(
@@ -46,10 +54,13 @@ def test_stop_kills_a_child_in_its_own_session_that_ignores_sigterm() -> None:
     try:
         assert process_state(child).pgid != parent.pid  # left the recorded group
         assert stack_processes(record) == {parent.pid, child}
+        # the parent's signal mask and dispositions, for the failure message: this assertion
+        # failed intermittently under `make test` (a parent that outlived SIGTERM)
+        signals = _signal_lines(parent.pid)
         # grace long enough for a loaded machine to deliver SIGTERM to the parent
         outcome = stop_stack_processes(record, grace_s=5.0, kill_s=5.0)
         parent.wait(timeout=5)
-        assert set(outcome.killed) == {child}  # the parent stopped on SIGTERM
+        assert set(outcome.killed) == {child}, signals  # the parent stopped on SIGTERM
         assert not outcome.survivors
         state = process_state(child)
         assert state is None or not state.running
