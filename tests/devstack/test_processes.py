@@ -19,9 +19,13 @@ from devstack.processes import (
     stop_stack_processes,
 )
 
-# a parent whose child starts its own session and ignores SIGTERM, then both wait
+# a parent whose child starts its own session and ignores SIGTERM, then both wait. The parent
+# sets SIGTERM's default action itself: a process inherits ignored signals, and under `make test`
+# a pytest worker was seen to pass on SIGINT, SIGQUIT and SIGTERM ignored (/proc SigIgn
+# 0x81005006), which made this parent outlive SIGTERM.
 TREE = """
-import subprocess, sys, time
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 subprocess.Popen([sys.executable, "-c",
     "import os, signal, time; os.setsid(); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
     "print(os.getpid(), flush=True); time.sleep(600)"])
