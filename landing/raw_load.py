@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from common.chunks import chunks
 from landing import ledger
 from landing.dialects import Dialect, Session, dialect_of
 from landing.objects import LandedObject
@@ -367,10 +368,6 @@ class BatchItem:
 _CHUNK = 300  # objects per statement: bounds the number of bound parameters
 
 
-def _chunks(items: list, size: int = _CHUNK) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def _verdicts(
     con: Session, staged: StagedTable, zone: ZoneSpec, items: list[BatchItem]
 ) -> tuple[dict[str, int], dict[str, str]]:
@@ -426,7 +423,7 @@ def merge_batch(
         + ["f._landfall_key", "f._landfall_etag", "CAST(? AS TIMESTAMP)"]
     )
     with _transaction(con):
-        for chunk in _chunks(good):
+        for chunk in chunks(good, _CHUNK):
             keys = [item.obj.key for item in chunk]
             con.execute(
                 f"DELETE FROM {plan.target} WHERE {q('_landfall_file')} IN "

@@ -31,11 +31,12 @@ in that budget, so a tick's cost stays bounded in per-file zones (one run per ob
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
 
+from common.chunks import chunks
 from common.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -49,11 +50,6 @@ RUN_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
     dg.DagsterEventType.ASSET_MATERIALIZATION,
 }
-
-
-def _chunks(items: Sequence[str], size: int = CHUNK) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @dataclass
@@ -143,7 +139,7 @@ def removable_within_budget(
     and those runs."""
     keys: list[str] = []
     runs: dict[str, None] = {}
-    for chunk in _chunks(removed):
+    for chunk in chunks(removed, CHUNK):
         found = runs_of_partitions(instance, asset_key, chunk)
         if keys and len(runs) + len(set(found) - set(runs)) > budget:
             break
@@ -187,7 +183,7 @@ def forget_runs(
     asset_keys = {dg.AssetKey(k) for k in zone.table_keys}
     runs = {
         run.run_id: run
-        for chunk in _chunks(examined)
+        for chunk in chunks(examined, CHUNK)
         for run in instance.get_runs(dg.RunsFilter(run_ids=list(chunk)))
     }
     stay: list[str] = []
@@ -204,7 +200,7 @@ def forget_runs(
             keys_of[run_id] = keys
     every_key = sorted(set().union(*keys_of.values())) if keys_of else []
     registered: set[str] = set()
-    for chunk in _chunks(every_key):
+    for chunk in chunks(every_key, CHUNK):
         registered |= set(instance.get_existing_dynamic_partitions(partitions.name, chunk))
     deleted = []
     for run_id, keys in keys_of.items():
