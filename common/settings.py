@@ -143,6 +143,21 @@ def load_workers() -> int | None:
     return _positive_int("LANDFALL_LOAD_WORKERS")
 
 
+def retention_keep() -> int | None:
+    """`LANDFALL_RETENTION_KEEP`: overrides every zone's retention.keep_partitions; read on each
+    retention tick, so lowering it needs no reload (None: not set)."""
+    return _positive_int("LANDFALL_RETENTION_KEEP")
+
+
+def retention_interval_seconds() -> int | None:
+    """`LANDFALL_RETENTION_INTERVAL_SECONDS`: overrides every zone's retention.interval_seconds
+    (at least 30, as in the zone file) when the definitions load (None: not set)."""
+    value = _positive_int("LANDFALL_RETENTION_INTERVAL_SECONDS")
+    if value is not None and value < 30:
+        raise ValueError(f"$LANDFALL_RETENTION_INTERVAL_SECONDS={value}: at least 30")
+    return value
+
+
 def variable(name: str) -> str | None:
     """A variable a configuration file names (e.g. a zone's `sensor.queue_url_env`)."""
     return os.environ.get(name) or None

@@ -25,6 +25,7 @@ from common.settings import PROJECT_ROOT
 from devstack import local_stack, progress
 from devstack.stack import dagster_bin, stop
 from landing.samples import sample_files
+from landing.warehouse import LandingWarehouse
 from landing.zones import ZoneSpec
 
 LOCATIONS = ("ingestion", "transformation", "ml")
@@ -217,15 +218,17 @@ def watch(
     timeout_s: float,
     report: Callable[[str], None] = print,
     alive: Callable[[], None] = lambda: None,
+    warehouse: LandingWarehouse | None = None,
 ) -> progress.Progress:
     """Print progress whenever it changes until every file is loaded or quarantined, no run is
-    in flight and `downstream` is up to date. `alive` raises if a process we need died."""
+    in flight and `downstream` is up to date. `alive` raises if a process we need died; with
+    `warehouse`, files retention took out of the instance are found in the ledger."""
     started, last = time.monotonic(), ""
 
     def settled() -> progress.Progress | None:
         nonlocal last
         alive()
-        now = progress.progress(instance, zones, keys, downstream)
+        now = progress.progress(instance, zones, keys, downstream, warehouse)
         line = now.line()
         if line != last:
             report(f"  [{time.monotonic() - started:6.1f}s] {line}")

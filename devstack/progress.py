@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from landing import ledger
 from landing.identifiers import qualified
 from landing.warehouse import LandingWarehouse
 from landing.zones import ZoneSpec
@@ -65,21 +66,42 @@ def _latest_states(instance: dg.DagsterInstance, zone: ZoneSpec, keys: list[str]
     return states
 
 
+def _ledger_states(
+    warehouse: LandingWarehouse, zones: list[ZoneSpec], keys: list[str]
+) -> dict[str, str]:
+    """Key -> the state of its current version's ledger entry (loaded or quarantined)."""
+    states: dict[str, str] = {}
+    with warehouse.connect(read_only=True) as con:
+        for zone in zones:
+            mine = [k for k in keys if zone.matches(k)]
+            for (key, _), entry in ledger.current_entries(con, zone.name, mine).items():
+                states[key] = entry.state
+    return states
+
+
 def progress(
     instance: dg.DagsterInstance,
     zones: list[ZoneSpec],
     dropped: list[str],
     downstream: list[dg.AssetKey],
+    warehouse: LandingWarehouse | None = None,
 ) -> Progress:
+    """Where a drop stands, from the instance. With `warehouse`, a file the instance no longer
+    knows is looked up in the ledger once no run is in flight (so no run is writing the
+    warehouse): retention may have removed its partition and deleted its run, materialization
+    and all (sensors/retention.py), and the ledger is the permanent record."""
     states: dict[str, str] = {}
     for zone in zones:
         keys = [k for k in dropped if zone.matches(k)]
         if keys:
             states.update(_latest_states(instance, zone, keys))
-    loaded = sum(1 for s in states.values() if s == "loaded")
-    quarantined = sum(1 for s in states.values() if s == "quarantined")
     running = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT))
     in_flight = len(running)
+    unknown = [k for k in dropped if k not in states]
+    if warehouse is not None and unknown and not in_flight:
+        states.update(_ledger_states(warehouse, zones, unknown))
+    loaded = sum(1 for s in states.values() if s == "loaded")
+    quarantined = sum(1 for s in states.values() if s == "quarantined")
     # a failed run that run retries will launch again (Dagster tags it dagster/will_retry when
     # it fails) is not a failure of the cascade; its last retry, if it fails too, is
     failed = sum(

@@ -144,8 +144,8 @@ def _load(
         else:
             holding.enter_context(warehouse_lock)
             staging = warehouse.stage_with_dlt(zone, local_copy, token)
-        merge_started = time.monotonic()
         with warehouse.merge_session(staging) as con:
+            merge_started = time.monotonic()
             counts = raw_load.merge_staged(
                 con, zone, staging.tables, obj, loaded_at, records, local_copy
             )
@@ -354,20 +354,24 @@ def ingest_objects(
 
         staging = _stage_batch(zone, warehouse, fetched, Path(run_dir), logs)
         if staging is not None:
-            with warehouse_lock, warehouse.merge_session(staging) as con:
-                results.update(_merge_shared_stage(con, zone, staging, fetched, logs))
-        else:
+            try:
+                with warehouse_lock, warehouse.merge_session(staging) as con:
+                    results.update(_merge_shared_stage(con, zone, staging, fetched, logs))
+            except Exception as exc:  # noqa: BLE001 - the loads below isolate the cause
+                # the session's own read of the stage (DuckDB) or its cleanup failed
+                _log_batch_failure(fetched, exc, logs)
 
-            def load(item: _Fetched) -> FileOutcome | Exception:
-                try:
-                    return _load_alone(logs[item.obj.key], zone, item, warehouse, warehouse_lock)
-                except Exception as exc:  # noqa: BLE001 - isolated per object
-                    return exc
+        def load(item: _Fetched) -> FileOutcome | Exception:
+            try:
+                return _load_alone(logs[item.obj.key], zone, item, warehouse, warehouse_lock)
+            except Exception as exc:  # noqa: BLE001 - isolated per object
+                return exc
 
-            results.update(
-                (item.obj.key, result)
-                for item, result in zip(fetched, pool.map(load, fetched), strict=True)
-            )
+        alone = [item for item in fetched if item.obj.key not in results]
+        results.update(
+            (item.obj.key, result)
+            for item, result in zip(alone, pool.map(load, alone), strict=True)
+        )
 
         def finish(key: str) -> FileOutcome | Exception:
             result = results[key]
@@ -447,9 +451,13 @@ def _stage_batch(
             zone, [f.local_copy for f in fetched], run_dir, logs[fetched[0].obj.key].debug
         )
     except Exception as exc:  # noqa: BLE001 - the fallback isolates the object that caused it
-        for item in fetched:
-            logs[item.obj.key].warning(
-                f"batch staging of {len(fetched)} objects failed ({type(exc).__name__}: {exc}); "
-                "staging each object on its own"
-            )
+        _log_batch_failure(fetched, exc, logs)
         return None
+
+
+def _log_batch_failure(fetched: list[_Fetched], exc: Exception, logs: dict[str, FileLog]) -> None:
+    for item in fetched:
+        logs[item.obj.key].warning(
+            f"batch staging of {len(fetched)} objects failed ({type(exc).__name__}: {exc}); "
+            "staging each object on its own"
+        )

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from common import settings
 from common.chunks import chunks
 from common.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -66,6 +67,11 @@ class RetentionCursor:
         return json.dumps({"watched": self.watched})
 
 
+def keep_partitions(zone: ZoneSpec) -> int:
+    """The zone's `retention.keep_partitions`, or `LANDFALL_RETENTION_KEEP` for every zone."""
+    return settings.retention_keep() or zone.retention.keep_partitions
+
+
 def retention_deletes(
     zone: ZoneSpec,
     instance: dg.DagsterInstance,
@@ -76,7 +82,7 @@ def retention_deletes(
     at most `remove_per_tick`, never one in `keep`; a partition whose run failed, or that no run
     has handled yet, stays."""
     registered = instance.get_dynamic_partitions(partitions.name)  # oldest first
-    excess = len(registered) - zone.retention.keep_partitions
+    excess = len(registered) - keep_partitions(zone)
     if excess <= 0:
         return []
     kept = set(keep)
@@ -220,10 +226,12 @@ def build_retention_sensor(
 
     @dg.sensor(
         name=f"landing_{zone.name}_retention",
-        minimum_interval_seconds=zone.retention.interval_seconds,
+        minimum_interval_seconds=(
+            settings.retention_interval_seconds() or zone.retention.interval_seconds
+        ),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Keeps the newest {zone.retention.keep_partitions:,} partitions of zone "
+            f"Keeps the newest {keep_partitions(zone):,} partitions of zone "
             f"{zone.name} in Dagster; the ledger keeps every object."
         ),
     )

@@ -79,6 +79,8 @@ def test_a_changed_variable_counts_at_the_next_read(monkeypatch: pytest.MonkeyPa
         ("LANDFALL_LOAD_WORKERS", "0", settings.load_workers),
         ("LANDFALL_LOAD_WORKERS", "two", settings.load_workers),
         ("LANDFALL_LANDING_RUNS", "per_hour", settings.landing_runs),
+        ("LANDFALL_RETENTION_KEEP", "none", settings.retention_keep),
+        ("LANDFALL_RETENTION_INTERVAL_SECONDS", "5", settings.retention_interval_seconds),
         ("LANDFALL_UI_PORT", "-1", settings.ui_port),
         ("LANDFALL_NOTIFY_SMTP_PORT", "smtp", settings.notification_settings),
         ("LANDFALL_ENV", "staging", settings.get_settings),

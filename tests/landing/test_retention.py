@@ -209,3 +209,25 @@ def test_a_partition_never_handled_is_not_removed(bucket, warehouse):
         instance.add_dynamic_partitions(zone.partitions_name, ["orders/x.csv", "orders/y.csv"])
         # neither was ever materialized: nothing is handled, nothing removed
         assert retention_deletes(zone, instance, partitions, []) == []
+
+
+def test_the_keep_variable_overrides_every_zone_on_the_next_tick(bucket, warehouse, monkeypatch):
+    zone = _zone(keep=50_000)  # the zone file keeps everything; the operator lowers it
+    bucket.put({f"orders/{n}.csv": _orders(ord(n)) for n in "abcd"})
+    with dg.instance_for_test() as instance:
+        result = tick(instance, zone, bucket.landing, None)
+        for request in result.run_requests:
+            ingest(instance, zone, request.partition_key, bucket.landing, warehouse)
+        retention = Retention(instance, zone)  # built before the variable is set
+        assert retention.tick() == []
+        monkeypatch.setenv("LANDFALL_RETENTION_KEEP", "1")
+        assert retention.tick() == ["orders/a.csv", "orders/b.csv", "orders/c.csv"]
+        assert instance.get_dynamic_partitions(zone.partitions_name) == ["orders/d.csv"]
+
+
+def test_the_interval_variable_sets_every_retention_sensor(monkeypatch):
+    monkeypatch.setenv("LANDFALL_RETENTION_INTERVAL_SECONDS", "30")
+    zone = _zone(keep=3)
+    sensor = build_retention_sensor(zone, zone_partitions(zone))
+    assert zone.retention.interval_seconds == 300
+    assert sensor.minimum_interval_seconds == 30

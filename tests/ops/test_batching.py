@@ -273,6 +273,34 @@ def test_a_failed_batch_stage_falls_back_to_one_staging_per_object(bucket, wareh
     assert len(entries) == 3 and {e.state for e in entries.values()} == {"loaded"}
 
 
+def test_a_batch_read_failing_in_the_merge_session_falls_back_to_one_staging_per_object(
+    bucket, warehouse, monkeypatch
+):
+    """DuckDB reads a run's shared stage inside the merge session: a failure there (not at
+    `stage_batch`) still ends in each object staged and merged on its own."""
+    from landing import warehouse as landing_warehouse
+
+    real_read = landing_warehouse._read_csv
+    bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(3)})
+
+    def read(con, table, read):
+        if isinstance(read[0], list):  # the run's shared read of all three copies
+            raise RuntimeError("read_csv: out of memory")  # the injected fault
+        return real_read(con, table, read)
+
+    monkeypatch.setattr(landing_warehouse, "_read_csv", read)
+    with dg.instance_for_test() as instance:
+        [request] = _tick(instance, bucket).run_requests
+        run = _run(instance, bucket, warehouse, request)
+        assert run.success
+        messages = [entry.user_message for entry in instance.all_logs(run.run_id)]
+    assert sum("batch staging of 3 objects failed" in m for m in messages) == 3
+    entries = _ledger(warehouse)
+    assert len(entries) == 3 and {e.state for e in entries.values()} == {"loaded"}
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] == 3
+
+
 def _event(event_id: str, items: int, customer_id: object = 1) -> str:
     return json.dumps(
         {
