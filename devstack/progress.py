@@ -6,12 +6,13 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
 from landing import ledger
 from landing.identifiers import qualified
-from landing.warehouse import LandingWarehouse
+from landing.warehouse import DuckDBWarehouse, LandingWarehouse
 from landing.zones import ZoneSpec
 
 IN_FLIGHT = [
@@ -71,6 +72,8 @@ def _ledger_states(
 ) -> dict[str, str]:
     """Key -> the state of its current version's ledger entry (loaded or quarantined)."""
     states: dict[str, str] = {}
+    if isinstance(warehouse, DuckDBWarehouse) and not Path(warehouse.path).exists():
+        return states  # nothing loaded yet
     with warehouse.connect(read_only=True) as con:
         for zone in zones:
             mine = [k for k in keys if zone.matches(k)]

@@ -9,6 +9,7 @@ Sling process parses rows on one core.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import mmap
 import os
@@ -253,6 +254,35 @@ def parallel_parts(zone: ZoneSpec, size: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), size // PARALLEL_MIN_BYTES))
 
 
+def _finish_or_again(
+    proc: subprocess.Popen,
+    work: Path,
+    object_url: str,
+    log: Callable[[str], None],
+    timeout: Callable[[], float],
+    start: Callable[[Path], subprocess.Popen],
+) -> int:
+    """`_finish` one Sling process; if it outlives its timeout, stop it and run the same
+    replication once more in a fresh process (`start(its work folder)`) before the error
+    reaches the step's own retry of every object.
+
+    Seen rarely with many Sling processes starting at once: one stops before writing its first
+    batch (at "writing to target database"), and a fresh process of the same replication loads.
+    The replication is full-refresh, so the second run replaces whatever the first left."""
+    try:
+        return _finish(proc, work, object_url, log, timeout())
+    except SlingStuckError:
+        log(f"sling made no progress on {object_url}; starting it again")
+    again_work = work.with_name(f"{work.name}-again")
+    again_work.mkdir()
+    again = start(again_work)
+    try:
+        return _finish(again, again_work, object_url, log, timeout())
+    finally:
+        if again.poll() is None:
+            _kill(again)
+
+
 def stage_into_table(
     zone: ZoneSpec,
     local_copy: Path,
@@ -271,11 +301,15 @@ def stage_into_table(
     work.mkdir()
     batch = local_copy.is_dir()
     url = local_copy.as_uri() + "/" if batch else local_copy.as_uri()
-    proc = _start(zone, url, stage_table, {"WAREHOUSE": connection}, work, stream_overrides, batch)
     size = sum(p.stat().st_size for p in local_copy.iterdir()) if batch else None
-    timeout = _timeout(local_copy, size)
+
+    def start(work: Path) -> subprocess.Popen:
+        connections = {"WAREHOUSE": connection}
+        return _start(zone, url, stage_table, connections, work, stream_overrides, batch)
+
+    proc = start(work)
     try:
-        return _finish(proc, work, url, log, timeout)
+        return _finish_or_again(proc, work, url, log, lambda: _timeout(local_copy, size), start)
     finally:
         if proc.poll() is None:
             _kill(proc)
@@ -291,40 +325,42 @@ def stage_object(
     """Run the zone's replication for a validated local copy into a scratch DuckDB file."""
     started = time.monotonic()
     parts = split_csv(local_copy, parallel_parts(zone, local_copy.stat().st_size), folder)
+    starts = [
+        functools.partial(
+            _start,
+            zone,
+            part.as_uri(),
+            SCRATCH_TABLE,
+            _scratch_connection(folder / f"stage-{i}.duckdb"),
+        )
+        for i, part in enumerate(parts)
+    ]
     running = []
-    for i, part in enumerate(parts):
-        scratch = folder / f"stage-{i}.duckdb"
+    for i, start in enumerate(starts):
         work = folder / f"sling-{i}"
         work.mkdir()
-        proc = _start(zone, part.as_uri(), SCRATCH_TABLE, _scratch_connection(scratch), work)
-        running.append((proc, scratch))
-    timeout = _timeout(local_copy)
+        running.append(start(work))
     rows = 0
     try:
-        for i, (proc, scratch) in enumerate(running):
-            try:
-                rows += _finish(proc, folder / f"sling-{i}", local_copy.as_uri(), log, timeout)
-            except SlingStuckError:
-                # Seen rarely with many Sling processes starting at once: one stops before
-                # writing its first batch into its scratch file, and a fresh process of the
-                # same part loads. Once, here, before the step's own retry of every object.
-                log(f"sling made no progress on part {i} of {local_copy.name}; starting it again")
-                work = folder / f"sling-{i}-again"
-                work.mkdir()
-                again = _start(
-                    zone, parts[i].as_uri(), SCRATCH_TABLE, _scratch_connection(scratch), work
-                )
-                running[i] = (again, scratch)
-                rows += _finish(again, work, local_copy.as_uri(), log, _timeout(local_copy))
+        for i, proc in enumerate(running):
+            rows += _finish_or_again(
+                proc,
+                folder / f"sling-{i}",
+                parts[i].as_uri(),
+                log,
+                lambda: _timeout(local_copy),
+                starts[i],
+            )
     finally:
-        for proc, _ in running:  # one part failed: do not leave the others running
+        for proc in running:  # one part failed: do not leave the others running
             if proc.poll() is None:
                 _kill(proc)
-    target = running[0][1]
-    if len(running) > 1:
+    scratches = [folder / f"stage-{i}.duckdb" for i in range(len(parts))]
+    target = scratches[0]
+    if len(scratches) > 1:
         con = duckdb.connect(str(target))
         try:
-            for i, (_, scratch) in enumerate(running[1:], start=1):
+            for i, scratch in enumerate(scratches[1:], start=1):
                 con.execute(f"ATTACH {quote_literal(str(scratch))} AS part_{i} (READ_ONLY)")
                 con.execute(
                     f"INSERT INTO {SCRATCH_TABLE} BY NAME SELECT * FROM part_{i}.{SCRATCH_TABLE}"

@@ -154,3 +154,29 @@ def test_a_stuck_sling_process_is_started_once_more_and_its_part_loads(
     with duckdb.connect(str(staged.path), read_only=True) as con:
         loaded = con.execute(f"SELECT count(*) FROM {sling_loader.SCRATCH_TABLE}").fetchone()
     assert loaded == (3,)
+
+
+def test_a_stuck_sling_process_staging_into_the_warehouse_is_started_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same restart on the path that stages into the warehouse's own table (Snowflake in
+    production; a DuckDB file stands in for the connection here)."""
+    local_stack.ensure_duckdb_extensions()
+    zone = next(z for z in load_zones() if z.name == "orders")
+    rows = [[str(i), "1", "2026-10-01 10:00:00", "1.25", "shipped"] for i in range(4)]
+    source = _write(tmp_path / "orders.csv", rows)
+    real_timeout = sling_loader._timeout
+    timeouts = iter([0.001])
+    monkeypatch.setattr(
+        sling_loader, "_timeout", lambda *a: next(timeouts, None) or real_timeout(*a)
+    )
+    target = tmp_path / "warehouse.duckdb"
+    connection = {"type": "duckdb", "instance": str(target), "copy_method": "csv_files"}
+    lines: list[str] = []
+    inserted = sling_loader.stage_into_table(
+        zone, source, tmp_path, connection, "main.stage", {}, log=lines.append
+    )
+    assert inserted == 4
+    assert any("starting it again" in line for line in lines), lines
+    with duckdb.connect(str(target), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM main.stage").fetchone() == (4,)
