@@ -133,6 +133,16 @@ def test_objects_staged_at_the_same_moment_keep_their_own_rows(tmp_path: Path) -
     assert staged == [[str(n * 100 + i) for i in range(3)] for n in range(objects)]
 
 
+def _first_sling_timeout_too_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first Sling process gets a timeout no run can meet (a stuck process), the rest the
+    real one."""
+    real_timeout = sling_loader._timeout
+    timeouts = iter([0.001])
+    monkeypatch.setattr(
+        sling_loader, "_timeout", lambda *a: next(timeouts, None) or real_timeout(*a)
+    )
+
+
 def test_a_stuck_sling_process_is_started_once_more_and_its_part_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -142,11 +152,7 @@ def test_a_stuck_sling_process_is_started_once_more_and_its_part_loads(
     zone = next(z for z in load_zones() if z.name == "orders")
     rows = [[str(i), "1", "2026-10-01 10:00:00", "1.25", "shipped"] for i in range(3)]
     source = _write(tmp_path / "orders.csv", rows)
-    real_timeout = sling_loader._timeout
-    timeouts = iter([0.001])
-    monkeypatch.setattr(
-        sling_loader, "_timeout", lambda *a: next(timeouts, None) or real_timeout(*a)
-    )
+    _first_sling_timeout_too_short(monkeypatch)
     lines: list[str] = []
     staged = sling_loader.stage_object(zone, source, tmp_path, log=lines.append)
     assert staged.rows == 3
@@ -165,11 +171,7 @@ def test_a_stuck_sling_process_staging_into_the_warehouse_is_started_once_more(
     zone = next(z for z in load_zones() if z.name == "orders")
     rows = [[str(i), "1", "2026-10-01 10:00:00", "1.25", "shipped"] for i in range(4)]
     source = _write(tmp_path / "orders.csv", rows)
-    real_timeout = sling_loader._timeout
-    timeouts = iter([0.001])
-    monkeypatch.setattr(
-        sling_loader, "_timeout", lambda *a: next(timeouts, None) or real_timeout(*a)
-    )
+    _first_sling_timeout_too_short(monkeypatch)
     target = tmp_path / "warehouse.duckdb"
     connection = {"type": "duckdb", "instance": str(target), "copy_method": "csv_files"}
     lines: list[str] = []

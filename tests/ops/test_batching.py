@@ -263,6 +263,12 @@ def test_a_failed_batch_stage_falls_back_to_one_staging_per_object(bucket, wareh
         raise RuntimeError("read_csv: out of disk")  # the injected fault; the rest is real
 
     monkeypatch.setattr(DuckDBWarehouse, "stage_batch", broken_batch)
+    _assert_three_loaded_one_by_one(bucket, warehouse)
+
+
+def _assert_three_loaded_one_by_one(bucket, warehouse) -> None:
+    """One run of the three objects succeeds, each logged as staged on its own after the
+    batch failed, each loaded once."""
     with dg.instance_for_test() as instance:
         [request] = _tick(instance, bucket).run_requests
         run = _run(instance, bucket, warehouse, request)
@@ -271,6 +277,8 @@ def test_a_failed_batch_stage_falls_back_to_one_staging_per_object(bucket, wareh
     assert sum("batch staging of 3 objects failed" in m for m in messages) == 3
     entries = _ledger(warehouse)
     assert len(entries) == 3 and {e.state for e in entries.values()} == {"loaded"}
+    with warehouse.connect(read_only=True) as con:
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] == 3
 
 
 def test_a_batch_read_failing_in_the_merge_session_falls_back_to_one_staging_per_object(
@@ -289,16 +297,7 @@ def test_a_batch_read_failing_in_the_merge_session_falls_back_to_one_staging_per
         return real_read(con, table, read)
 
     monkeypatch.setattr(landing_warehouse, "_read_csv", read)
-    with dg.instance_for_test() as instance:
-        [request] = _tick(instance, bucket).run_requests
-        run = _run(instance, bucket, warehouse, request)
-        assert run.success
-        messages = [entry.user_message for entry in instance.all_logs(run.run_id)]
-    assert sum("batch staging of 3 objects failed" in m for m in messages) == 3
-    entries = _ledger(warehouse)
-    assert len(entries) == 3 and {e.state for e in entries.values()} == {"loaded"}
-    with warehouse.connect(read_only=True) as con:
-        assert con.execute("select count(*) from raw.orders").fetchone()[0] == 3
+    _assert_three_loaded_one_by_one(bucket, warehouse)
 
 
 def _event(event_id: str, items: int, customer_id: object = 1) -> str:
