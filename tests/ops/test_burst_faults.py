@@ -120,15 +120,18 @@ def prod_stack(bucket, tmp_path, postgres_env) -> Iterator[Burst]:
     )
     servers = burst.start_code_servers(["ingestion"], env, tmp_path / "logs")
     daemon = burst.start_daemon(servers.workspace, env, tmp_path / "logs" / "daemon.log")
+    stack: Burst | None = None
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             burst.wait_until(
                 lambda: burst.landing_sensors_ticking(instance, ZONES), 300, "the landing sensors"
             )
-            yield Burst(instance, warehouse, env, tmp_path / "logs", daemon, servers)
+            stack = Burst(instance, warehouse, env, tmp_path / "logs", daemon, servers)
+            yield stack
     finally:
-        stop(daemon)
+        # the daemon running now: a test that restarted it holds the new one in the stack
+        stop(stack.daemon if stack else daemon)
         servers.stop()
 
 
