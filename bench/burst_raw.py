@@ -100,6 +100,7 @@ def run(s3, s3_endpoint: str, folder: Path, files: int | None = None) -> None:
         dropped, float(os.environ.get("LANDFALL_BENCH_BURST_TIMEOUT", 3600)), warm_up=warm_up
     )
     print(f"  ours: {ours.line()}")
+    print("  runs (seconds after the drop):\n    " + "\n    ".join(ours.timeline))
     if ours.partitions != files or len(ours.ledger_latency_s) != files:
         raise AssertionError(f"expected {files} loaded partitions and ledger rows: {ours.line()}")
     anchor_s, anchor_rows = _sling_anchor(

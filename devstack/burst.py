@@ -258,6 +258,8 @@ class BurstFigures:
     # drop -> the object's ledger row (its rows are in raw); the raw latency above is drop ->
     # Dagster recorded its partition materialized, which the run writes after every ledger row
     ledger_latency_s: list[float] = field(default_factory=list)
+    # one line per run, seconds after the first drop: what waited on what when a figure is bad
+    timeline: list[str] = field(default_factory=list)
 
     def p(self, which: str, q: float) -> float:
         return _percentile(getattr(self, f"{which}_latency_s"), q)
@@ -344,6 +346,17 @@ def figures(
             at = next((done for created, done in times if at is not None and created >= at), None)
         if steps and at is not None:
             cascade_latency.append(at - dropped)
+    t0 = min(dropped_at.values(), default=0.0)
+
+    def at(timestamp: float | None) -> str:
+        return "-" if timestamp is None else f"{timestamp - t0:6.1f}"
+
+    timeline = [
+        f"{r.dagster_run.job_name:<40} created {at(r.create_timestamp.timestamp())} started "
+        f"{at(r.start_time)} ended {at(r.end_time)} {r.dagster_run.status.value:<8} "
+        f"files {r.dagster_run.tags.get('landfall/files', '-')}"
+        for r in sorted(runs, key=lambda r: r.create_timestamp)
+    ]
     warm_up = set(excluded)
     partitions = sum(
         len(set(instance.get_dynamic_partitions(z.partitions_name)) - warm_up) for z in zones
@@ -356,6 +369,7 @@ def figures(
         partitions=partitions,
         raw_latency_s=raw_latency,
         cascade_latency_s=cascade_latency,
+        timeline=timeline,
     )
 
 
