@@ -351,10 +351,16 @@ def figures(
     def at(timestamp: float | None) -> str:
         return "-" if timestamp is None else f"{timestamp - t0:6.1f}"
 
+    def targets(run: dg.DagsterRun) -> str:
+        keys = sorted(k.to_user_string() for k in run.asset_selection or ())
+        checks = sorted(c.name for c in run.asset_check_selection or ())
+        shown = keys[:3] + (["…"] if len(keys) > 3 else []) + [f"check {c}" for c in checks[:2]]
+        return f"{len(keys)} assets: {', '.join(shown)}" if shown else "-"
+
     timeline = [
-        f"{r.dagster_run.job_name:<40} created {at(r.create_timestamp.timestamp())} started "
+        f"{r.dagster_run.job_name:<24} created {at(r.create_timestamp.timestamp())} started "
         f"{at(r.start_time)} ended {at(r.end_time)} {r.dagster_run.status.value:<8} "
-        f"files {r.dagster_run.tags.get('landfall/files', '-')}"
+        f"files {r.dagster_run.tags.get('landfall/files', '-'):>4} {targets(r.dagster_run)}"
         for r in sorted(runs, key=lambda r: r.create_timestamp)
     ]
     warm_up = set(excluded)
