@@ -325,15 +325,10 @@ def stage_object(
     """Run the zone's replication for a validated local copy into a scratch DuckDB file."""
     started = time.monotonic()
     parts = split_csv(local_copy, parallel_parts(zone, local_copy.stat().st_size), folder)
+    scratches = [folder / f"stage-{i}.duckdb" for i in range(len(parts))]
     starts = [
-        functools.partial(
-            _start,
-            zone,
-            part.as_uri(),
-            SCRATCH_TABLE,
-            _scratch_connection(folder / f"stage-{i}.duckdb"),
-        )
-        for i, part in enumerate(parts)
+        functools.partial(_start, zone, part.as_uri(), SCRATCH_TABLE, _scratch_connection(scratch))
+        for part, scratch in zip(parts, scratches, strict=True)
     ]
     running = []
     for i, start in enumerate(starts):
@@ -355,7 +350,6 @@ def stage_object(
         for proc in running:  # one part failed: do not leave the others running
             if proc.poll() is None:
                 _kill(proc)
-    scratches = [folder / f"stage-{i}.duckdb" for i in range(len(parts))]
     target = scratches[0]
     if len(scratches) > 1:
         con = duckdb.connect(str(target))

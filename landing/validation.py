@@ -36,22 +36,26 @@ def _decoded_lines(chunks: Iterable[bytes], offset: int = 0) -> Iterable[str]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     pending = ""
     for chunk in chunks:
-        try:
-            text = decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise BadFileError(
-                f"not valid UTF-8 (byte offset {offset + exc.start}: {exc.reason})"
-            ) from None
+        pending += _decode(decoder, chunk, offset)
         offset += len(chunk)
-        pending += text
         *lines, pending = pending.split("\n")
         yield from lines
-    try:
-        pending += decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise BadFileError(f"not valid UTF-8 at the end of the file ({exc.reason})") from None
+    pending += _decode(decoder, b"", None)
     if pending:
         yield pending
+
+
+def _decode(decoder: codecs.IncrementalDecoder, chunk: bytes, offset: int | None) -> str:
+    """`chunk` decoded strictly, or the quarantine reason naming where; `offset` is the chunk's
+    byte offset in the file, None for the end of the file (what the decoder still holds)."""
+    try:
+        return decoder.decode(chunk, final=offset is None)
+    except UnicodeDecodeError as exc:
+        if offset is None:
+            raise BadFileError(f"not valid UTF-8 at the end of the file ({exc.reason})") from None
+        raise BadFileError(
+            f"not valid UTF-8 (byte offset {offset + exc.start}: {exc.reason})"
+        ) from None
 
 
 def _check_columns(zone: ZoneSpec, columns: list[str]) -> None:
@@ -145,12 +149,7 @@ def _count_csv_fast(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
             return records + _count_csv_records(
                 zone, _decoded_lines(rest, offset - len(pending)), header, first_line=line
             )
-        try:
-            decoder.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise BadFileError(
-                f"not valid UTF-8 (byte offset {offset + exc.start}: {exc.reason})"
-            ) from None
+        _decode(decoder, chunk, offset)
         offset += len(chunk)
         ended = pending + chunk
         cut = ended.rfind(b"\n") + 1
@@ -168,10 +167,7 @@ def _count_csv_fast(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
             blank = not commas and (b"" in lines or b"\r" in lines)
             records += len(lines) if regular and not blank else strict(lines)
             line += len(lines)
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise BadFileError(f"not valid UTF-8 at the end of the file ({exc.reason})") from None
+    _decode(decoder, b"", None)
     if header is None:
         return _count_csv_records(zone, [pending.decode("utf-8")] if pending else [])
     return records + (strict([pending]) if pending else 0)
