@@ -432,12 +432,10 @@ class LocalBurst:
 
         `warm_up` files are dropped and cascaded first, untimed and not counted: one file on
         its own cannot reach the scores until every zone has data (the marts join them)."""
-        from devstack.stack import LOCAL_INSTANCE_YAML
         from landing.zones import load_zones
 
         home = self.folder / "dagster_home"
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML.read_text())
+        local_stack.write_local_instance(home)
         env = child_environment(
             DAGSTER_HOME=str(home),
             LANDFALL_BUCKET=self.bucket,

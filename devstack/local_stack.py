@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import yaml
 
 from common.settings import PROJECT_ROOT, Settings
 
 LOCAL_AWS_KEY = "test"  # moto accepts any credentials; these are not secrets
+LOCAL_INSTANCE_YAML = PROJECT_ROOT / "infra" / "dagster.local.yaml"
+# events per storage write when Dagster batches them (per-partition events of one output or run)
+EVENT_BATCH_SIZE = "1000"
 
 
 class StackError(RuntimeError):
@@ -66,6 +70,9 @@ def local_environment(settings: Settings) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "RUNTIME__DLTHUB_TELEMETRY": "false",
         "DAGSTER_DISABLE_TELEMETRY": "1",
+        # Dagster writes the per-partition events of a step output and of a run's creation as
+        # one batch (a landing run's hundreds of objects): see infra/dagster.local.yaml
+        "DAGSTER_EVENT_BATCH_SIZE": EVENT_BATCH_SIZE,
         # the venv's tools (dbt, sling, dagster) for every child process, activated or not
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
@@ -97,6 +104,28 @@ def landing_s3_client(settings: Settings, **config: Any) -> Any:
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
         config=Config(**config) if config else None,
+    )
+
+
+def write_local_instance(home: Path) -> None:
+    """$DAGSTER_HOME/dagster.yaml for the embedded default: infra/dagster.local.yaml, with
+    Dagster's SQLite storage in `home` replaced by the one that writes an event batch in one
+    transaction (common/dagster_private.BatchedSqliteStorage: a 500-object landing run spent
+    ~25 s committing its planned and materialized partition events one by one). Same files,
+    same layout; the path is written out because an instance is also opened from outside its
+    $DAGSTER_HOME (landfall status, benchmarks)."""
+    storage = {
+        "storage": {
+            "custom": {
+                "module": "common.dagster_private",
+                "class": "BatchedSqliteStorage",
+                "config": {"base_dir": str(home.resolve())},
+            }
+        }
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(
+        LOCAL_INSTANCE_YAML.read_text() + "\n" + yaml.safe_dump(storage, sort_keys=False)
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +37,6 @@ from devstack.processes import (
 from landing.samples import sample_files
 
 WORKSPACE = PROJECT_ROOT / "infra" / "workspace.yaml"
-LOCAL_INSTANCE_YAML = PROJECT_ROOT / "infra" / "dagster.local.yaml"
 
 
 @dataclass
@@ -65,9 +63,7 @@ def prepare(settings: Settings) -> dict[str, str]:
     from orchestration.dbt_project import prepare_manifest
 
     prepare_manifest()  # parses only when the project's files differ from the manifest's
-    home = Path(env["DAGSTER_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(LOCAL_INSTANCE_YAML, home / "dagster.yaml")
+    local_stack.write_local_instance(Path(env["DAGSTER_HOME"]))
     return env
 
 

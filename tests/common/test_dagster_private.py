@@ -55,6 +55,12 @@ USES = {
     "materialization (add_asset_metadata_by_partition) without re-listing the range per object",
     "get_current_timestamp": "sensors/notifications.py judging freshness grace periods by the "
     "clock Dagster's freshness daemon judges the policies by",
+    "ASSET_EVENTS": "BatchedSqliteEventLogStorage telling the asset events it batches (the "
+    "ones Dagster's SQLite storage mirrors into its index shard) from the rest",
+    "DagsterSqliteStorage": "BatchedSqliteStorage, the embedded default's instance storage "
+    "(devstack/local_stack.write_local_instance)",
+    "SqliteEventLogStorage": "BatchedSqliteEventLogStorage writing a landing run's partition "
+    "events in one transaction",
 }
 
 
@@ -456,3 +462,146 @@ def test_metadata_by_partition_lands_on_each_partitions_materialization() -> Non
             "f3": 3,
         }
         assert all(md["shared"].value == 1 for md in by_partition.values())
+
+
+# --- the embedded default's batched SQLite event log -----------------------------------------
+
+RANGE = ["p0", "p1", "p2", "p3", "p4"]
+
+
+def _range_run(instance: dg.DagsterInstance) -> str:
+    """A partition-range run of two assets (the landing step's shape): five planned and five
+    materialization events per asset, plus a check and the run's own events."""
+    from common.dagster_private import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    partitions = dg.StaticPartitionsDefinition(RANGE)
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec("table", partitions_def=partitions),
+            dg.AssetSpec("child_table", partitions_def=partitions),
+        ],
+        check_specs=[dg.AssetCheckSpec("accepted", asset="table")],
+        can_subset=False,
+    )
+    def load(context):  # noqa: ANN001 - Dagster reads a string annotation as a wrong type
+        for key in context.partition_keys:
+            context.add_asset_metadata({"rows": int(key[1:])}, "table", partition_key=key)
+        yield dg.MaterializeResult(asset_key="table")
+        yield dg.MaterializeResult(asset_key="child_table")
+        yield dg.AssetCheckResult(asset_key="table", check_name="accepted", passed=True)
+
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "p1", ASSET_PARTITION_RANGE_END_TAG: "p3"}
+    result = dg.materialize([load], instance=instance, tags=tags)
+    assert result.success
+    return result.run_id
+
+
+def _what_was_stored(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any]:
+    """Everything a reader sees of the run, without ids and timestamps."""
+
+    def described(record: Any) -> tuple:
+        event = record.event_log_entry
+        dagster_event = event.dagster_event
+        if dagster_event is None:
+            return ("log", event.user_message)
+        metadata = {}
+        if dagster_event.is_step_materialization:
+            metadata = dagster_event.step_materialization_data.materialization.metadata
+        return (
+            dagster_event.event_type_value,
+            dagster_event.asset_key.to_user_string() if dagster_event.asset_key else None,
+            dagster_event.partition,
+            {k: v.value for k, v in metadata.items()},
+        )
+
+    stored: dict[str, Any] = {
+        "run": [described(r) for r in instance.get_records_for_run(run_id).records],
+    }
+    for key in (dg.AssetKey("table"), dg.AssetKey("child_table")):
+        name = key.to_user_string()
+        filters = dg.AssetRecordsFilter(asset_key=key)
+        stored[f"{name} materializations"] = [
+            described(r) for r in instance.fetch_materializations(filters, limit=100).records
+        ]
+        stored[f"{name} materialized"] = instance.get_materialized_partitions(key)
+        [record] = instance.get_asset_records([key])
+        entry = record.asset_entry
+        stored[f"{name} entry"] = (
+            entry.last_run_id,
+            described(entry.last_materialization_record),
+            entry.last_materialization_record.storage_id
+            == instance.fetch_materializations(filters, limit=1).records[0].storage_id,
+        )
+        stored[f"{name} planned"] = [
+            instance.event_log_storage.get_latest_planned_materialization_info(key, p)
+            for p in (None, *RANGE)
+        ]
+    check = dg.AssetCheckKey(dg.AssetKey("table"), "accepted")
+    stored["check"] = instance.event_log_storage.get_latest_asset_check_execution_by_key([check])[
+        check
+    ].status
+    return stored
+
+
+def _normalised(stored: dict[str, Any], run_id: str) -> str:
+    return repr(stored).replace(run_id, "<run>")
+
+
+def test_the_batched_sqlite_event_log_stores_what_dagsters_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same run on Dagster's SQLite storage and on ours, both with Dagster's event batching
+    on: every event, index row, asset entry, planned run and check result read back the same;
+    and ours wrote the range's planned and materialized events as batches."""
+    from devstack.local_stack import write_local_instance
+
+    storage_type = load("SqliteEventLogStorage")
+    load("DagsterSqliteStorage")
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    batches: list[list[str]] = []
+    from common.dagster_private import BatchedSqliteEventLogStorage
+
+    original = BatchedSqliteEventLogStorage._store_asset_events
+
+    def recorded(self: Any, events: list) -> None:
+        if events:
+            batches.append([e.dagster_event_type.value for e in events])
+        original(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "_store_asset_events", recorded)
+    stored = {}
+    for name in ("dagster", "ours"):
+        home = tmp_path / name
+        if name == "ours":
+            write_local_instance(home)
+        else:
+            home.mkdir()
+            (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            with pinned("SqliteEventLogStorage"):
+                assert isinstance(instance.event_log_storage, storage_type)
+                assert (type(instance.event_log_storage) is BatchedSqliteEventLogStorage) == (
+                    name == "ours"
+                )
+            run_id = _range_run(instance)
+            stored[name] = _normalised(_what_was_stored(instance, run_id), run_id)
+    with pinned("SqliteEventLogStorage"):
+        assert stored["ours"] == stored["dagster"]
+        planned = [b for b in batches if set(b) == {"ASSET_MATERIALIZATION_PLANNED"}]
+        materialized = [b for b in batches if set(b) == {"ASSET_MATERIALIZATION"}]
+        assert [len(b) for b in planned] == [6], batches  # 3 partitions of both, at creation
+        assert [len(b) for b in materialized] == [3, 3], batches  # each output's range at once
+
+
+def test_asset_events_are_the_ones_dagster_mirrors_into_the_index() -> None:
+    events = load("ASSET_EVENTS")
+    with pinned("ASSET_EVENTS"):
+        types = dg.DagsterEventType
+        assert {types.ASSET_MATERIALIZATION, types.ASSET_MATERIALIZATION_PLANNED} <= set(events)
+        assert types.ASSET_CHECK_EVALUATION not in events  # stored one by one, as Dagster does
+        source = inspect.getsource(load("SqliteEventLogStorage").store_event)
+        assert "in ASSET_EVENTS" in source, "SQLite store_event no longer tests ASSET_EVENTS"

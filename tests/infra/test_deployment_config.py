@@ -217,14 +217,17 @@ def _env_lists(helm: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], list[Any
 
 
 def test_helm_env_comes_from_secrets_or_is_plain_config(helm: dict[str, Any]) -> None:
-    plain_allowed = {"LANDFALL_ENV", "LANDFALL_BUCKET", "LANDFALL_UI_URL"}
+    # Dagster's own switch (event batching), read by Dagster rather than common/settings.py
+    dagster_reads = {"DAGSTER_EVENT_BATCH_SIZE"}
+    plain_allowed = {"LANDFALL_ENV", "LANDFALL_BUCKET", "LANDFALL_UI_URL", *dagster_reads}
     settings = (REPO / "common" / "settings.py").read_text()
     seen = 0
     for path, env in _env_lists(helm):
         for var in env:
             seen += 1
             # agreement with what runs: every variable set is one the platform reads
-            assert f'"{var["name"]}"' in settings or var["name"].startswith("SNOWFLAKE_"), var
+            name = var["name"]
+            assert f'"{name}"' in settings or name.startswith("SNOWFLAKE_") or name in dagster_reads
             if "valueFrom" in var:
                 assert set(var["valueFrom"]) == {"secretKeyRef"}, (path, var)
             else:
