@@ -8,6 +8,7 @@ import tempfile
 
 import boto3
 
+from bench.results import wait_until_quiet
 from common.settings import get_settings
 from devstack import local_stack
 from devstack.stack import stop
@@ -41,11 +42,13 @@ def main() -> None:
     if "scoring" in selected:  # needs no S3: the warehouse file and a Snowpark session only
         from bench import scoring
 
+        wait_until_quiet("scoring")
         scoring.run()
         selected.discard("scoring")
     if "definitions" in selected:  # no S3 needed: a generated project in a temporary folder
         from bench import definitions
 
+        wait_until_quiet("definitions")
         definitions.run()
         selected.discard("definitions")
         if not selected:
@@ -72,28 +75,33 @@ def main() -> None:
                 from bench import ingest
 
                 s3.create_bucket(Bucket="bench-ingest")
+                wait_until_quiet("ingest")
                 ingest.run(s3, landing)
             if "sensor" in selected:
                 from bench import sensor_tick
 
                 s3.create_bucket(Bucket="bench-sensor")
+                wait_until_quiet("sensor")
                 sensor_tick.run(s3, "bench-sensor")
             if "burst-raw" in selected:
                 from pathlib import Path
 
                 from bench import burst_raw
 
+                wait_until_quiet("burst-raw")
                 burst_raw.run(s3, settings.s3_endpoint, Path(state) / "burst-raw")
             if "scale" in selected:
                 from bench import scale
 
                 small, large = (int(n) for n in args.scale_sizes.split(","))
+                wait_until_quiet("scale")
                 scale.run(s3, "bench-scale", (small, large), keep=args.scale_keep)
             if "burst" in selected:
                 from pathlib import Path
 
                 from bench import burst
 
+                wait_until_quiet("burst")
                 burst.run(
                     s3,
                     Path(state) / "burst",

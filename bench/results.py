@@ -45,3 +45,22 @@ def record(
         + "\n"
     )
     print(f"  recorded: {rows[name]}")
+
+
+QUIET_LOAD = 1.5  # the developers' guide: record on a machine whose load is below ~1.5
+
+
+def wait_until_quiet(name: str, timeout_s: float = 300.0, poll_s: float = 5.0) -> float:
+    """Before `name` starts, wait for the one-minute load to fall below QUIET_LOAD (the previous
+    benchmark's processes leave it high for a minute or two). Returns the load it starts at;
+    after `timeout_s` it starts anyway and says so, and the row shows that load."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    load = os.getloadavg()[0]
+    while load >= QUIET_LOAD and time.monotonic() < deadline:
+        time.sleep(poll_s)  # polling the kernel's load figure, not waiting for a result
+        load = os.getloadavg()[0]
+    state = "quiet" if load < QUIET_LOAD else f"still busy after {timeout_s:.0f} s"
+    print(f"== {name}: load {load:.2f} ({state})", flush=True)
+    return load

@@ -64,6 +64,11 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
+# A code server whose definitions failed to load: `dagster code-server start` keeps serving, and
+# answers gRPC's health check as SERVING, when its module raises; only the server's own API
+# (ListRepositories) tells. No public call asks it; devstack/burst.py waits on it.
+from dagster._grpc.client import DagsterGrpcClient
+
 # Dagster's clock. Its freshness daemon judges FreshnessPolicies by it, so the freshness
 # notification sensor judges grace periods by the same clock (and tests that freeze it with
 # Dagster's freeze_time move both together).
@@ -161,6 +166,19 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 self._store_asset_event(conn, events[i], ids[i])
 
 
+def code_server_load_error(port: int, host: str = "127.0.0.1") -> str | None:
+    """What stopped the code server at `port` loading its definitions (the innermost error's
+    message), or None when they loaded."""
+    from dagster import deserialize_value
+
+    answer = deserialize_value(DagsterGrpcClient(port=port, host=host).list_repositories())
+    if type(answer).__name__ != "SerializableErrorInfo":
+        return None
+    while answer.cause is not None:  # the user's exception, under Dagster's load-error wrapper
+        answer = answer.cause
+    return answer.message.strip()
+
+
 class BatchedSqliteStorage(DagsterSqliteStorage):
     """`DagsterSqliteStorage` (the default `storage: sqlite:`) with the batched event log above;
     devstack/local_stack.write_local_instance names it as `storage: custom:`."""
@@ -178,6 +196,7 @@ class BatchedSqliteStorage(DagsterSqliteStorage):
 
 __all__ = [
     "ASSET_EVENTS",
+    "DagsterGrpcClient",
     "DagsterSqliteStorage",
     "SqliteEventLogStorage",
     "ASSET_PARTITION_RANGE_END_TAG",

@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 import yaml
 
+from common.dagster_private import code_server_load_error
 from common.settings import PROJECT_ROOT
 from devstack import local_stack, progress
 from devstack.stack import dagster_bin, stop
@@ -176,6 +177,13 @@ def start_code_servers(
                 raise RuntimeError(f"code server {name} exited; see {folder}")
             if not code_server_serving(port):
                 return False
+        for name, port in ports.items():
+            # a location whose definitions raised still serves: fail now, not at the timeout
+            if error := code_server_load_error(port):
+                raise RuntimeError(
+                    f"code location {name} failed to load: {error} "
+                    f"(log: {folder / f'code-server-{name}.log'})"
+                )
         return True
 
     try:

@@ -59,6 +59,8 @@ USES = {
     "ones Dagster's SQLite storage mirrors into its index shard) from the rest",
     "DagsterSqliteStorage": "BatchedSqliteStorage, the embedded default's instance storage "
     "(devstack/local_stack.write_local_instance)",
+    "DagsterGrpcClient": "devstack/burst.py telling a code server that failed to load its "
+    "definitions (it still answers the health check as serving) from one that loaded",
     "SqliteEventLogStorage": "BatchedSqliteEventLogStorage writing a landing run's partition "
     "events in one transaction",
 }
@@ -397,6 +399,57 @@ def test_the_code_server_health_check_answers_once_serving(tmp_path: Path) -> No
         except subprocess.TimeoutExpired:  # a loaded machine: the shutdown is not under test
             server.kill()
             server.wait(timeout=30)
+
+
+@pytest.mark.timeout(180)
+def test_a_code_server_that_failed_to_load_says_why(tmp_path: Path) -> None:
+    """`dagster code-server start` serves, and passes the health check, with a module that
+    raises; code_server_load_error is how the burst harness tells (DagsterGrpcClient)."""
+    from common.dagster_private import code_server_load_error
+    from devstack.burst import code_server_serving, wait_until
+
+    (tmp_path / "good.py").write_text("import dagster as dg\ndefs = dg.Definitions()\n")
+    (tmp_path / "bad.py").write_text("raise FileNotFoundError('manifest.json is missing')\n")
+    ports = {name: _free_port() for name in ("good", "bad")}
+    servers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "code-server",
+                "start",
+                "-m",
+                name,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--location-name",
+                name,
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, port in ports.items()
+    ]
+    try:
+        for port in ports.values():
+            wait_until(lambda port=port: code_server_serving(port), 150, "the code servers")
+        with pinned("DagsterGrpcClient"):
+            assert code_server_load_error(ports["good"]) is None
+            error = code_server_load_error(ports["bad"])
+            assert error is not None and "manifest.json is missing" in error, error
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=30)
 
 
 def test_dagsters_clock_is_the_one_freeze_time_moves() -> None:
