@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from dagster_aws.s3.sensor import get_objects
 
-from bench.results import record
+from bench.results import record, wait_until_quiet
 from landing.zones import load_zones
 from sensors.listing import ListingCursor, list_new_objects
 
@@ -39,6 +39,7 @@ def run(s3, bucket: str, sizes: tuple[int, ...] = (1_000, 10_000, 100_000)) -> N
         cursor = ListingCursor(last_modified=last, start_after=_key(size - 1))
         _put(s3, bucket, size, size + NEW)
         have = size + NEW
+        wait_until_quiet(f"sensor tick {size // 1000}k")  # the uploads above load the machine
 
         started = time.perf_counter()
         objects, _ = list_new_objects(

@@ -134,6 +134,23 @@ def code_server_serving(port: int, host: str = "127.0.0.1") -> bool:
     return response.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def code_server_command(module: str, port: int, location: str) -> list[str]:
+    """`dagster code-server start` for `module` on 127.0.0.1:`port`."""
+    return [
+        dagster_bin("dagster"),
+        "code-server",
+        "start",
+        "-m",
+        module,
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--location-name",
+        location,
+    ]
+
+
 def start_code_servers(
     locations: Sequence[str], env: dict[str, str], folder: Path, timeout_s: float = 240
 ) -> CodeServers:
@@ -141,19 +158,7 @@ def start_code_servers(
     ports = {name: local_stack.free_port() for name in locations}
     procs = {
         name: spawn(
-            [
-                dagster_bin("dagster"),
-                "code-server",
-                "start",
-                "-m",
-                f"orchestration.{name}",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "--location-name",
-                name,
-            ],
+            code_server_command(f"orchestration.{name}", port, name),
             env,
             folder / f"code-server-{name}.log",
         )

@@ -406,28 +406,14 @@ def test_a_code_server_that_failed_to_load_says_why(tmp_path: Path) -> None:
     """`dagster code-server start` serves, and passes the health check, with a module that
     raises; code_server_load_error is how the burst harness tells (DagsterGrpcClient)."""
     from common.dagster_private import code_server_load_error
-    from devstack.burst import code_server_serving, wait_until
+    from devstack.burst import code_server_command, code_server_serving, wait_until
 
     (tmp_path / "good.py").write_text("import dagster as dg\ndefs = dg.Definitions()\n")
     (tmp_path / "bad.py").write_text("raise FileNotFoundError('manifest.json is missing')\n")
     ports = {name: _free_port() for name in ("good", "bad")}
     servers = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagster",
-                "code-server",
-                "start",
-                "-m",
-                name,
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "--location-name",
-                name,
-            ],
+            code_server_command(name, port, name),
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
