@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import tempfile
 
 import boto3
@@ -36,6 +37,9 @@ def main() -> None:
         "only the objects received differ)",
     )
     args = parser.parse_args()
+    # SIGTERM (`timeout`, a killed job) unwinds like Ctrl-C, so the `finally` blocks stop the
+    # S3 server, daemons and code servers: they run in sessions of their own and outlive us
+    signal.signal(signal.SIGTERM, _interrupt)
     selected = set(
         args.only or ["sensor", "ingest", "definitions", "scoring", "burst-raw", "scale"]
     )
@@ -110,6 +114,10 @@ def main() -> None:
                 )
         finally:
             stop(server)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
