@@ -81,7 +81,7 @@ bench-scoring: setup
 bench-scale: setup
 	$(BIN)/python -m bench scale --scale-keep 1000
 
-# 1,000 files through the whole cascade vs the naive mode (about an hour on 2 cores)
+# 1,000 files through the whole cascade vs the naive mode (~10 min on 2 cores)
 bench-burst: setup
 	$(BIN)/python -m bench burst
 

@@ -22,7 +22,7 @@ def main() -> None:
         "only",
         nargs="*",
         help="sensor, ingest, definitions, scoring, burst-raw, scale, burst (default: all but "
-        "burst, the whole cascade, which takes about an hour)",
+        "burst, the whole cascade and its naive baseline, ~10 minutes)",
     )
     parser.add_argument(
         "--scale-sizes",

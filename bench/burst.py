@@ -4,7 +4,7 @@ wall time, runs, per-file latency p50/p95 — against the naive mode measured in
 one ingestion run per file (`per_file`) and one cascade per file (the next file is dropped when
 the previous one's scores are written), so every layer runs once per file.
 
-The naive mode takes about a minute per file here, so it is measured on a small sample and
+The naive mode takes 40-70 s per file here, so it is measured on a small sample and
 extrapolated linearly to the burst size; the row says so. It starts from a warehouse holding one
 cascaded file per zone (untimed): a single file cannot reach the scores before every zone has
 data, since the marts join the zones.
@@ -27,6 +27,7 @@ def run(s3, folder: Path, files: int = 1000, naive_sample: int = 6, bad_every: i
         s3.create_bucket(Bucket=bucket)
     burst_set, bad = burst.burst_files(files, bad_every=bad_every, batch="burst")
     timeout = float(os.environ.get("LANDFALL_BENCH_BURST_TIMEOUT", 4 * 3600))
+    load_before = os.getloadavg()[0]  # the burst's own processes load the machine
 
     print(f"burst: {files} files ({len(bad)} bad) at once, one run per zone per tick")
     ours = burst.LocalBurst(folder / "batched", s3, bucket_batched, "per_tick").run(
@@ -59,4 +60,5 @@ def run(s3, folder: Path, files: int = 1000, naive_sample: int = 6, bad_every: i
         ),
         ratio,
         TARGET.replace("N", f"{files:,}"),
+        load_before=load_before,
     )
