@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 
 from bench.results import record
-from landing.bucket import LandingBucket
+from landing.bucket import LandingBucket, forget_clients
 from landing.identifiers import quote_literal
 from landing.ingest import FileOutcome, ingest_objects
 from landing.samples import write_orders_csv
@@ -72,6 +72,7 @@ def _dagster_run_seconds(zone: ZoneSpec, landing: LandingBucket, key: str, folde
     """The same object through a whole Dagster run (run record, events, S3 client, asset
     checks and metadata) into another new warehouse file."""
     warehouse = DuckDBWarehouse(path=str(folder / "run.duckdb"))
+    forget_clients()  # the run builds its S3 client, as a fresh run process does
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(zone.partitions_name, [key])
         started = time.perf_counter()
