@@ -12,6 +12,7 @@ import boto3
 from bench.results import wait_until_quiet
 from common.settings import get_settings
 from devstack import local_stack
+from devstack.processes import unwind
 from devstack.stack import stop
 from landing.bucket import LandingBucket
 
@@ -39,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     # SIGTERM (`timeout`, a killed job) unwinds like Ctrl-C, so the `finally` blocks stop the
     # S3 server, daemons and code servers: they run in sessions of their own and outlive us
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, unwind)
     selected = set(
         args.only or ["sensor", "ingest", "definitions", "scoring", "burst-raw", "scale"]
     )
@@ -114,10 +115,6 @@ def main() -> None:
                 )
         finally:
             stop(server)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -54,8 +55,6 @@ def wait_until_quiet(name: str, timeout_s: float = 300.0, poll_s: float = 5.0) -
     """Before `name` starts, wait for the one-minute load to fall below QUIET_LOAD (the previous
     benchmark's processes leave it high for a minute or two). Returns the load it starts at;
     after `timeout_s` it starts anyway and says so, and the row shows that load."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     load = os.getloadavg()[0]
     while load >= QUIET_LOAD and time.monotonic() < deadline:

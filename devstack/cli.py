@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from common.settings import dagster_home, get_settings, ui_port
 from devstack import verbs
+from devstack.processes import unwind
 
 if TYPE_CHECKING:
     from devstack.processes import StackRecord
@@ -356,7 +357,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     for sig in (signal.SIGINT, signal.SIGHUP):  # even if the caller ignored them
-        signal.signal(sig, _interrupt)
+        signal.signal(sig, unwind)
     try:
         record = _start(args, "dev")
         if not args.no_samples:
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_verbs(sub)
     args = parser.parse_args(argv)
     # SIGTERM (a supervisor, `timeout`) stops the stack as cleanly as Ctrl-C does
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, unwind)
     from devstack.local_stack import StackError
 
     try:
@@ -466,10 +467,6 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"landfall {args.command}: {exc}", file=sys.stderr)
         return 1
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

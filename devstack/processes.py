@@ -23,6 +23,12 @@ STACK_ID_VARIABLE = "LANDFALL_STACK_ID"
 PROC = Path("/proc")
 
 
+def unwind(signum: int, frame: object) -> None:
+    """A signal handler: the signal unwinds like Ctrl-C, so `finally` blocks stop the processes
+    started in sessions of their own (which would otherwise outlive us)."""
+    raise KeyboardInterrupt
+
+
 @dataclass(frozen=True)
 class ProcessState:
     pid: int
