@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import dagster as dg
 
+from devstack.burst import wait_until
 from landing import ledger
 from landing.samples import sample_files
 from tests.landing.helpers import ZONES, ingest, tick
@@ -69,6 +71,11 @@ def test_same_file_twice_does_not_double_rows(bucket, warehouse):
     with dg.instance_for_test() as instance:
         first = tick(instance, zone, bucket.landing, None)
         ingest(instance, zone, "orders/a.csv", bucket.landing, warehouse)
+        # a later upload: LastModified has whole seconds, and a same-version upload within the
+        # second the cursor already holds is not listed again (sensors/listing.py)
+        landed = bucket.s3.head_object(Bucket=bucket.landing.bucket, Key="orders/a.csv")
+        later = int(landed["LastModified"].timestamp()) + 1
+        wait_until(lambda: time.time() >= later, 5, "the second after the first upload")
         bucket.put({"orders/a.csv": body})  # same key, same content, later upload
         second = tick(instance, zone, bucket.landing, first.cursor)
         # same version -> same run key: the daemon refuses to launch it again
