@@ -19,6 +19,8 @@ class Dialect:
     # Snowflake folds unquoted names to upper case, and dbt refers to raw tables unquoted: the
     # names we create quoted are upper case there so `raw.orders` in a model finds them.
     upper_case_names: bool
+    # DDL inside a transaction rolls back with it (DuckDB); Snowflake commits it implicitly
+    transactional_ddl: bool
 
     def fold(self, name: str) -> str:
         return name.upper() if self.upper_case_names else name.lower()
@@ -32,8 +34,8 @@ class Dialect:
         return name if catalog is None else f"{self.ident(catalog, 'catalog')}.{name}"
 
 
-DUCKDB = Dialect("duckdb", upper_case_names=False)
-SNOWFLAKE = Dialect("snowflake", upper_case_names=True)
+DUCKDB = Dialect("duckdb", upper_case_names=False, transactional_ddl=True)
+SNOWFLAKE = Dialect("snowflake", upper_case_names=True, transactional_ddl=False)
 
 
 class Session(Protocol):

@@ -23,7 +23,7 @@ from landing.content import ContentError, PlainContent
 from landing.objects import LandedObject, clean_etag, short_hash
 from landing.quarantine import quarantine_object
 from landing.validation import BadFileError, HeaderRenamer, check_content, check_object
-from landing.warehouse import LandingWarehouse, Staging
+from landing.warehouse import LandingWarehouse, Staging, TypedReadFailed
 from landing.zones import ZoneSpec
 
 
@@ -144,12 +144,32 @@ def _load(
         else:
             holding.enter_context(warehouse_lock)
             staging = warehouse.stage_with_dlt(zone, local_copy, token)
-        with warehouse.merge_session(staging) as con:
-            merge_started = time.monotonic()
-            counts = raw_load.merge_staged(
-                con, zone, staging.tables, obj, loaded_at, records, local_copy
-            )
-    return counts, {**staging.timing, "merge_seconds": round(time.monotonic() - merge_started, 3)}
+        try:
+            counts = _merge(zone, staging, obj, loaded_at, records, local_copy, warehouse)
+        except TypedReadFailed as exc:
+            log.debug(f"{local_copy.name}: typed read failed ({exc}); staging it as text")
+            staging = staging.as_text()
+            counts = _merge(zone, staging, obj, loaded_at, records, local_copy, warehouse)
+    return counts, staging.timing
+
+
+def _merge(
+    zone: ZoneSpec,
+    staging: Staging,
+    obj: LandedObject,
+    loaded_at: datetime,
+    records: int,
+    local_copy: Path,
+    warehouse: LandingWarehouse,
+) -> dict[str, int]:
+    """Merge one object's stage; its time (leaving the session included) goes to its timing."""
+    with warehouse.merge_session(staging) as con:
+        started = time.monotonic()
+        counts = raw_load.merge_staged(
+            con, zone, staging.tables, obj, loaded_at, records, local_copy
+        )
+    staging.timing["merge_seconds"] = round(time.monotonic() - started, 3)
+    return counts
 
 
 @dataclass

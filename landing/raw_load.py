@@ -2,7 +2,8 @@
 transaction together with the ledger row. Re-loading a file replaces its rows, never doubles them.
 
 Portable SQL over a warehouse session (`landing.warehouse`): the same statements run on DuckDB
-and Snowflake. Table DDL runs before the transaction, because Snowflake commits DDL implicitly.
+and Snowflake. On Snowflake table DDL runs before the transaction, because it commits DDL
+implicitly; DuckDB runs it inside.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ class _Plan:
     target: str
     typed: dict[str, str]
     extra: dict[str, str]
+    schema: str  # the raw table's
 
 
 def _prepare(
@@ -191,10 +193,9 @@ def _prepare(
     check_types: bool = True,
     local_copy: Path | None = None,
 ) -> _Plan:
-    """Check the staged rows against the contract, then create or widen the raw table (DDL,
-    outside the transaction)."""
+    """Check the staged rows against the contract; on Snowflake, create or widen the raw table
+    (DDL, outside the transaction: see `_create_or_widen`)."""
     dialect = dialect_of(con)
-    q = dialect.ident
     target_schema = zone.schema_name
     source, params = staged.rows(dialect)
     target = dialect.relation(target_schema, staged.raw_table)
@@ -203,7 +204,10 @@ def _prepare(
     if missing:
         raise BadFileError(f"missing contract columns {missing}")
     if check_types:
-        _check_types(con, source, params, zone, contract, local_copy)
+        # a column the stage already holds in its contract type has nothing to convert
+        # (DuckDB's typed read converted it; dlt typed it)
+        unconverted = {c: t for c, t in contract.items() if stage_columns[c].upper() != t.upper()}
+        _check_types(con, source, params, zone, unconverted, local_copy)
 
     typed = {c: t.upper() for c, t in contract.items()}
     extra = {
@@ -211,16 +215,37 @@ def _prepare(
         for c, t in stage_columns.items()
         if c not in typed and c not in PROVENANCE_COLUMNS
     }
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(target_schema)}")
+    plan = _Plan(staged, target, typed, extra, target_schema)
+    if not dialect.transactional_ddl:
+        _create_or_widen(con, plan)
+    return plan
+
+
+def _create_or_widen(con: Session, plan: _Plan) -> None:
+    """Create the raw table, or add the new columns the zone allows (widen, never drop).
+
+    Snowflake commits DDL implicitly, so there it runs before the merge's transaction; DuckDB
+    runs it inside, so a merge that fails (a typed read's refused value) leaves no new table."""
+    q = dialect_of(con).ident
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {q(plan.schema)}")
     definition = ", ".join(
-        f"{q(c)} {t}" for c, t in {**typed, **extra, **PROVENANCE_COLUMNS}.items()
+        f"{q(c)} {t}" for c, t in {**plan.typed, **plan.extra, **PROVENANCE_COLUMNS}.items()
     )
-    con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({definition})")
-    existing = table_columns(con, target_schema, staged.raw_table)
-    for column, type_name in extra.items():
-        if column not in existing:  # a new column the zone allows: widen, never drop
-            con.execute(f"ALTER TABLE {target} ADD COLUMN {q(column)} {type_name}")
-    return _Plan(staged, target, typed, extra)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {plan.target} ({definition})")
+    existing = table_columns(con, plan.schema, plan.staged.raw_table)
+    for column, type_name in plan.extra.items():
+        if column not in existing:
+            con.execute(f"ALTER TABLE {plan.target} ADD COLUMN {q(column)} {type_name}")
+
+
+@contextmanager
+def _merge_transaction(con: Session, plans: list[_Plan]) -> Iterator[None]:
+    """The merge's transaction, with the tables' DDL inside it where the warehouse allows."""
+    with _transaction(con):
+        if dialect_of(con).transactional_ddl:
+            for plan in plans:
+                _create_or_widen(con, plan)
+        yield
 
 
 def _replace_rows(con: Session, plan: _Plan, obj: LandedObject, loaded_at: datetime) -> int:
@@ -234,12 +259,13 @@ def _replace_rows(con: Session, plan: _Plan, obj: LandedObject, loaded_at: datet
     )
     source, params = plan.staged.rows(dialect)
     con.execute(f"DELETE FROM {plan.target} WHERE {q('_landfall_file')} = ?", [obj.key])
-    con.execute(
+    # the rows written, as the INSERT reports them (DuckDB and Snowflake both answer it): a
+    # count over the stage would read a typed stage's file a second time
+    return con.execute(
         f"INSERT INTO {plan.target} ({', '.join(q(c) for c in columns)}) "
         f"SELECT {select} FROM {source}",
         [obj.key, obj.etag, loaded_at.isoformat(sep=" "), *params],
-    )
-    return con.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
+    ).fetchone()[0]
 
 
 @contextmanager
@@ -281,7 +307,7 @@ def merge_staged(
         )
         for s in staged
     ]
-    with _transaction(con):
+    with _merge_transaction(con, plans):
         counts = {p.staged.raw_table: _replace_rows(con, p, obj, loaded_at) for p in plans}
         loaded = counts.get(zone.table_name, 0)
         if loaded != validated_records:
@@ -422,7 +448,7 @@ def merge_batch(
         + [f"s.{q(c)}" for c in plan.extra]
         + ["f._landfall_key", "f._landfall_etag", "CAST(? AS TIMESTAMP)"]
     )
-    with _transaction(con):
+    with _merge_transaction(con, [plan]):
         for chunk in chunks(good, _CHUNK):
             keys = [item.obj.key for item in chunk]
             con.execute(
