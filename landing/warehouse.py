@@ -10,7 +10,6 @@ how names are cased and quoted, how a session is opened, and where Sling and dlt
 
 from __future__ import annotations
 
-import csv
 import importlib
 import threading
 import time
@@ -44,10 +43,9 @@ class Staging:
     attach: tuple[str, Path] | None = None  # DuckDB: Sling's scratch file (alias, path)
     # DuckDB: a read_csv the merge session runs into its temporary stage table (files, options)
     read: tuple[str | list[str], dict[str, object]] | None = None
-    # DuckDB, one object: the file's columns in order, each with its contract type (VARCHAR if
-    # it has none), converted by the read itself, which the stage then is (a view the merge
-    # reads once); empty: all text, in a temporary table
-    read_columns: dict[str, str] = field(default_factory=dict)
+    # DuckDB, one object: the contract's types (column -> type), converted by the read itself,
+    # which the stage then is (a view the merge reads once); empty: all text, in a temp table
+    read_types: dict[str, str] = field(default_factory=dict)
     drop_schema: str | None = None  # dlt's staging schema
     # a stage shared by a run's objects: what its source column holds for each local copy's
     # path, when not the path itself (Sling's file URL of a link to the copy)
@@ -60,7 +58,7 @@ class Staging:
     def as_text(self) -> Staging:
         """The same read staged as text: after `TypedReadFailed`, the contract check then
         names the column, an example and its line."""
-        return replace(self, read_columns={}, timing={})
+        return replace(self, read_types={}, timing={})
 
 
 class TypedReadFailed(Exception):
@@ -103,11 +101,10 @@ def _read_csv(
     con: duckdb.DuckDBPyConnection,
     table: str,
     read: tuple[str | list[str], dict[str, object]],
-    columns: dict[str, str] | None = None,
+    types: dict[str, str] | None = None,
 ) -> None:
     """DuckDB's read_csv of `files` into the connection's temporary table `table`, all text, or
-    with `columns` (every column of the file -> its type) into a temporary view that converts
-    them as it reads.
+    with `types` (column -> contract type) into a temporary view that converts them as it reads.
 
     In memory, inside the merge session: a 1M-row file reads in 0.3 s there, against 1.5-2 s
     into a scratch database file (whose compressed string columns cost most of it), and the
@@ -115,22 +112,30 @@ def _read_csv(
     file twice (into the stage, then into raw through casts): 0.3-0.4 s of 1.3 s per 1M rows."""
     files, options = read
     name = DUCKDB.ident(table, "stage table")
-    if columns:
-        # no sniffing: a sniffed timestampformat (13-10-2026 read as day-month) would accept
-        # values the contract's casts refuse; without one, read_csv converts as CAST does
-        options = {k: v for k, v in options.items() if k != "all_varchar"}
-        options |= {"auto_detect": False, "columns": columns}
-        # a view binds no parameters: its values are quoted literals (option names are ours)
-        settings = ", ".join(f"{k} = {_literal(v)}" for k, v in options.items())
-        con.execute(
-            f"CREATE TEMP VIEW {name} AS SELECT * FROM read_csv({_literal(files)}, {settings})"
-        )
+    if types:
+        # the header's names as the text stage has them (trimmed, a repeated one renamed)
+        described = con.execute(f"DESCRIBE SELECT * FROM {_read_csv_call(files, options)}")
+        names = [row[0] for row in described.fetchall()]
+        # no sniffing of the values: a sniffed timestampformat read 13-10-2026 as day-month,
+        # which the contract's cast refuses; without one, read_csv converts as CAST does
+        typed = {k: v for k, v in options.items() if k != "all_varchar"} | {
+            "auto_detect": False,
+            "columns": {n: types.get(n.lower(), "VARCHAR") for n in names},
+        }
+        con.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {_read_csv_call(files, typed)}")
         return
     settings = ", ".join(f"{k} = ?" for k in options)  # our own option names, never YAML
     con.execute(
         f"CREATE TEMP TABLE {name} AS SELECT * FROM read_csv(?, {settings})",
         [files, *options.values()],
     )
+
+
+def _read_csv_call(files: str | list[str], options: dict[str, object]) -> str:
+    """read_csv(...) with literal arguments, for a view, which binds no parameters (the
+    option names are ours, the values quoted)."""
+    settings = ", ".join(f"{k} = {_literal(v)}" for k, v in options.items())
+    return f"read_csv({_literal(files)}, {settings})"
 
 
 @contextmanager
@@ -140,21 +145,9 @@ def _typed_read_failures(staging: Staging) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as exc:
-        if staging.read_columns:
+        if staging.read_types:
             raise TypedReadFailed(f"{type(exc).__name__}: {exc}") from exc
         raise
-
-
-def _typed_columns(zone: ZoneSpec, local_copy: Path, options: dict[str, object]) -> dict[str, str]:
-    """The local copy's header, in order, each column with its contract type (VARCHAR if the
-    contract has none); empty (a text stage) when a name repeats, which only read_csv's own
-    renaming can stage."""
-    delimiter = str(options.get("delim", ","))
-    line = _header_line(local_copy).decode("utf-8")
-    header = next(csv.reader([line], delimiter=delimiter, strict=True), [])
-    if len({name.lower() for name in header}) != len(header):
-        return {}
-    return {name: zone.columns.get(name.lower(), "varchar").upper() for name in header}
 
 
 def _literal(value: object) -> str:
@@ -283,13 +276,11 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 {"sling_seconds": round(stage.seconds, 3), "sling_parts": stage.parts},
                 attach=(alias, stage.path),
             )
-        columns = _typed_columns(zone, local_copy, options)
-        typed = ", typed by the contract" if columns else ""
-        log(f"staging {local_copy.name} with DuckDB read_csv ({options}){typed}")
+        log(f"staging {local_copy.name} with DuckDB read_csv ({options}), typed by the contract")
         return Staging(
             [raw_load.StagedTable(zone.table_name, "main", alias, "temp")],
             read=(str(local_copy), options),
-            read_columns=columns,
+            read_types={column: type_name.upper() for column, type_name in zone.columns.items()},
         )
 
     def stage_batch(
@@ -343,9 +334,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             if staging.read:
                 started = time.monotonic()
                 with _typed_read_failures(staging):
-                    _read_csv(
-                        con, staging.tables[0].stage_table, staging.read, staging.read_columns
-                    )
+                    _read_csv(con, staging.tables[0].stage_table, staging.read, staging.read_types)
                 staging.timing["duckdb_read_seconds"] = round(time.monotonic() - started, 3)
             try:
                 with _typed_read_failures(staging):
@@ -353,7 +342,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             finally:
                 raw_load.drop_staged(con, staging.tables)
                 if staging.read:
-                    kind = "VIEW" if staging.read_columns else "TABLE"
+                    kind = "VIEW" if staging.read_types else "TABLE"
                     con.execute(f"DROP {kind} IF EXISTS {staging.tables[0].relation(DUCKDB)}")
                 if staging.attach:
                     con.execute(f"DETACH {alias}")

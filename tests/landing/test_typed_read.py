@@ -138,6 +138,16 @@ def test_a_value_the_typed_read_refuses_is_quarantined_with_the_contract_checks_
         ).fetchall() == [("quarantined",)]
 
 
+def test_a_padded_header_loads_as_the_text_stage_reads_it(bucket, warehouse) -> None:
+    """read_csv trims header names: the typed read takes the names from it, not from a parse
+    of its own that would leave ` order_id ` unmatched and refuse the file."""
+    body = orders_csv(1, 2).replace(b"order_id,customer_id", b" order_id , customer_id", 1)
+    [(log, outcome)] = _ingest(bucket, warehouse, {"orders/padded.csv": body}).values()
+    assert isinstance(outcome, FileOutcome) and outcome.reason is None, outcome.reason
+    assert outcome.counts == {"orders": 2}
+    assert not any("typed read failed" in message for _, message in log.lines)
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [

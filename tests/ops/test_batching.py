@@ -291,10 +291,10 @@ def test_a_batch_read_failing_in_the_merge_session_falls_back_to_one_staging_per
     real_read = landing_warehouse._read_csv
     bucket.put({f"orders/f{i}.csv": _orders(i) for i in range(3)})
 
-    def read(con, table, read, columns=None):
+    def read(con, table, read, types=None):
         if isinstance(read[0], list):  # the run's shared read of all three copies
             raise RuntimeError("read_csv: out of memory")  # the injected fault
-        return real_read(con, table, read, columns)
+        return real_read(con, table, read, types)
 
     monkeypatch.setattr(landing_warehouse, "_read_csv", read)
     _assert_three_loaded_one_by_one(bucket, warehouse)
