@@ -10,8 +10,6 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
-
 from landing.identifiers import UnsafeIdentifierError, validate_identifier
 from landing.objects import key_problem
 from landing.zones import ZoneSpec
@@ -186,6 +184,8 @@ def _count_csv_fast(zone: ZoneSpec, chunks: Iterable[bytes]) -> int:
 def _regular_lines(ended: bytes, commas: int) -> int | None:
     """The number of LF-ended lines in `ended` if every one holds `commas` commas, else None.
     Vectorised: 1M lines in 0.1 s, against 0.2 s counting each line's commas in Python."""
+    import numpy as np  # on first use: loading a code location's definitions needs no numpy
+
     data = np.frombuffer(ended, dtype=np.uint8)
     ends = np.flatnonzero(data == ord("\n"))
     # commas before each line end, minus those before the previous one
